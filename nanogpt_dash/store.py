@@ -1,0 +1,411 @@
+"""The run file: schema, the writer's batches and the readers' cursors.
+
+All SQL in the package lives here. One SQLite database per run, `<run dir>/metrics.sqlite`,
+in WAL mode so one writer and any number of readers never wait on each other for long.
+
+Conventions a second backend must keep:
+- A *segment* is one process lifetime of a run. A segment that starts at step S (a resume, or a
+  restart from scratch with S = 0) supersedes the points of every earlier segment with step >= S.
+  The flag is derived from the segments table, never written into scalar rows.
+- NaN is stored as SQL NULL (SQLite cannot hold a NaN REAL); +-Inf are stored as such.
+- Cursors are opaque increasing integers: a reader asks for rows past its cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from .errors import NanogptDashError
+
+DB_NAME = "metrics.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+
+RUN_STATUSES = ("running", "finished", "crashed", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    id         INTEGER PRIMARY KEY,
+    start_step INTEGER NOT NULL,
+    started    REAL NOT NULL,
+    heartbeat  REAL NOT NULL,
+    ended      REAL,
+    status     TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    config     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS scalars (
+    id        INTEGER PRIMARY KEY,
+    segment   INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    wall_time REAL NOT NULL,
+    key_id    INTEGER NOT NULL,
+    value     REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY,
+    segment   INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL,
+    payload   TEXT NOT NULL
+);
+"""
+
+
+class StoreError(NanogptDashError):
+    """A run file could not be opened, read or written."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start_step: int
+    started: float
+    heartbeat: float
+    ended: float | None
+    status: str
+    host: str
+    pid: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    run_id: str
+    name: str
+    created: float
+    model_args: dict[str, Any]
+    segments: tuple[Segment, ...]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.segments[-1].config if self.segments else {}
+
+    @property
+    def status(self) -> str:
+        return self.segments[-1].status if self.segments else "running"
+
+    @property
+    def heartbeat(self) -> float:
+        return self.segments[-1].heartbeat if self.segments else self.created
+
+
+@dataclass
+class ScalarBatch:
+    """Columnar scalar rows; `cursor` is where the next read continues."""
+
+    segment: np.ndarray  # int32
+    step: np.ndarray  # int64
+    wall_time: np.ndarray  # float64
+    key: list[str]
+    value: np.ndarray  # float64, NaN where NULL
+    cursor: int
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    segment: int
+    step: int
+    wall_time: float
+    kind: str
+    payload: dict[str, Any]
+
+
+class ScalarRow(NamedTuple):
+    step: int
+    wall_time: float
+    key: str
+    value: float
+
+
+def db_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / DB_NAME
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    return conn
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
+class RunWriter:
+    """The one writer of a run file (the training process owns it)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = db_path(self.run_dir)
+        self._key_ids: dict[str, int] = {}
+        self.segment_id: int | None = None
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._conn = _connect(self.path, read_only=False)
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a commit survives a killed process; only a power cut may
+            # lose the last transactions. fsync per batch would cost the training host for nothing.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+            self._key_ids = dict(
+                (name, key_id) for key_id, name in self._conn.execute("SELECT id, name FROM keys")
+            )
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open run file {self.path} for writing: {e}") from e
+
+    def begin_segment(
+        self,
+        *,
+        run_id: str,
+        name: str | None,
+        start_step: int,
+        config: dict[str, Any],
+        model_args: dict[str, Any],
+        host: str,
+        pid: int,
+    ) -> int:
+        """Start a new process lifetime; earlier points at step >= start_step become superseded."""
+        now = time.time()
+        with self._conn:
+            self._put_meta_once("schema_version", SCHEMA_VERSION)
+            self._put_meta_once("run_id", run_id)
+            self._put_meta_once("created", now)
+            if name:
+                self._put_meta("name", name)
+            else:  # a resume without a name keeps the one the run was given
+                self._put_meta_once("name", run_id)
+            self._put_meta("model_args", model_args)
+            cur = self._conn.execute(
+                "INSERT INTO segments (start_step, started, heartbeat, status, host, pid, config)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (start_step, now, now, host, pid, _dumps(config)),
+            )
+        self.segment_id = int(cur.lastrowid)
+        return self.segment_id
+
+    def write(self, scalars: Sequence[ScalarRow], events: Sequence[tuple[int, float, str, dict]]) -> None:
+        """Append rows in one transaction; either all of them are committed or none."""
+        segment = self._require_segment()
+        with self._conn:
+            key_id = self._key_ids.get
+            rows = [
+                (segment, step, t, key_id(key) or self._key_id(key), None if value != value else value)
+                for step, t, key, value in scalars
+            ]
+            self._conn.executemany(
+                "INSERT INTO scalars (segment, step, wall_time, key_id, value) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            self._conn.executemany(
+                "INSERT INTO events (segment, step, wall_time, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                [(segment, step, t, kind, _dumps(payload)) for step, t, kind, payload in events],
+            )
+            self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
+
+    def heartbeat(self) -> None:
+        segment = self._require_segment()
+        with self._conn:
+            self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
+
+    def set_status(self, status: str) -> None:
+        if status not in RUN_STATUSES:
+            raise StoreError(f"unknown run status {status!r} (known: {', '.join(RUN_STATUSES)})")
+        segment = self._require_segment()
+        now = time.time()
+        ended = None if status == "running" else now
+        with self._conn:
+            self._conn.execute(
+                "UPDATE segments SET status = ?, heartbeat = ?, ended = ? WHERE id = ?",
+                (status, now, ended, segment),
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _key_id(self, name: str) -> int:
+        key_id = self._key_ids.get(name)
+        if key_id is None:
+            self._conn.execute("INSERT OR IGNORE INTO keys (name) VALUES (?)", (name,))
+            (key_id,) = self._conn.execute("SELECT id FROM keys WHERE name = ?", (name,)).fetchone()
+            self._key_ids[name] = key_id
+        return key_id
+
+    def _require_segment(self) -> int:
+        if self.segment_id is None:
+            raise StoreError(f"{self.path}: begin_segment() must be called before writing")
+        return self.segment_id
+
+    def _put_meta(self, key: str, value: Any) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
+
+    def _put_meta_once(self, key: str, value: Any) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
+
+
+class RunReader:
+    """A read-only view of one run file. Cheap to keep open; every read is one short query."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = db_path(self.run_dir)
+        if not self.path.is_file():
+            raise StoreError(f"no run file at {self.path}: is {self.run_dir} a run directory?")
+        try:
+            self._conn = _connect(self.path, read_only=True)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open run file {self.path}: {e}") from e
+        self._key_names: dict[int, str] = {}
+
+    def meta(self) -> RunMeta:
+        try:
+            meta = {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+            segments = tuple(
+                Segment(
+                    id=row[0], start_step=row[1], started=row[2], heartbeat=row[3], ended=row[4],
+                    status=row[5], host=row[6], pid=row[7], config=json.loads(row[8]),
+                )
+                for row in self._conn.execute(
+                    "SELECT id, start_step, started, heartbeat, ended, status, host, pid, config"
+                    " FROM segments ORDER BY id"
+                )
+            )
+        except (sqlite3.Error, ValueError) as e:
+            raise StoreError(f"cannot read run metadata from {self.path}: {e}") from e
+        if "run_id" not in meta:
+            raise StoreError(f"{self.path} has no run metadata yet (a writer may be starting)")
+        return RunMeta(
+            run_id=meta["run_id"],
+            name=meta.get("name", meta["run_id"]),
+            created=meta.get("created", 0.0),
+            model_args=meta.get("model_args", {}),
+            segments=segments,
+        )
+
+    def scalars_since(self, cursor: int = 0, limit: int | None = None) -> ScalarBatch:
+        """Scalar rows with id > cursor, oldest first."""
+        sql = "SELECT id, segment, step, wall_time, key_id, value FROM scalars WHERE id > ? ORDER BY id"
+        params: tuple = (cursor,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (cursor, limit)
+        try:
+            rows = self._conn.execute(sql, params).fetchall()
+            names = self._names_for({row[4] for row in rows})
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read scalars from {self.path}: {e}") from e
+        if not rows:
+            return _empty_batch(cursor)
+        ids, segs, steps, times, key_ids, values = zip(*rows)
+        return ScalarBatch(
+            segment=np.asarray(segs, dtype=np.int32),
+            step=np.asarray(steps, dtype=np.int64),
+            wall_time=np.asarray(times, dtype=np.float64),
+            key=[names[k] for k in key_ids],
+            value=np.asarray([math.nan if v is None else v for v in values], dtype=np.float64),
+            cursor=int(ids[-1]),
+        )
+
+    def events_since(self, cursor: int = 0, kind: str | None = None) -> list[Event]:
+        sql = "SELECT id, segment, step, wall_time, kind, payload FROM events WHERE id > ?"
+        params: tuple = (cursor,)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params = (cursor, kind)
+        try:
+            rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
+            return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        except (sqlite3.Error, ValueError) as e:
+            raise StoreError(f"cannot read events from {self.path}: {e}") from e
+
+    def iter_scalars(self, chunk: int = 50_000) -> Iterator[ScalarBatch]:
+        cursor = 0
+        while True:
+            batch = self.scalars_since(cursor, limit=chunk)
+            if not len(batch):
+                return
+            yield batch
+            cursor = batch.cursor
+
+    def last_values(self, keys: Iterable[str]) -> dict[str, tuple[int, float]]:
+        """The newest (step, value) of each key that has one, ignoring superseded rows."""
+        out: dict[str, tuple[int, float]] = {}
+        try:
+            for name in keys:
+                row = self._conn.execute(
+                    "SELECT s.step, s.value FROM scalars s JOIN keys k ON k.id = s.key_id"
+                    " WHERE k.name = ? ORDER BY s.id DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
+                if row is not None:
+                    out[name] = (int(row[0]), math.nan if row[1] is None else float(row[1]))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read scalars from {self.path}: {e}") from e
+        return out
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "RunReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _names_for(self, key_ids: set[int]) -> dict[int, str]:
+        if not key_ids <= self._key_names.keys():
+            self._key_names = dict(self._conn.execute("SELECT id, name FROM keys"))
+        return self._key_names
+
+
+def superseded_mask(segment: np.ndarray, step: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+    """True where a later segment started at or before the point's step."""
+    mask = np.zeros(len(step), dtype=bool)
+    for later in segments:
+        mask |= (segment < later.id) & (step >= later.start_step)
+    return mask
+
+
+def find_run_dirs(runs_dir: str | Path) -> list[Path]:
+    """Run directories directly under runs_dir (those holding a run file), sorted by name."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.glob(f"*/{DB_NAME}"))
+
+
+def _empty_batch(cursor: int) -> ScalarBatch:
+    return ScalarBatch(
+        segment=np.empty(0, np.int32), step=np.empty(0, np.int64), wall_time=np.empty(0),
+        key=[], value=np.empty(0), cursor=cursor,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=repr, allow_nan=True)

@@ -1,0 +1,63 @@
+"""`python -m nanogpt_dash runs|export` against a real run file."""
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from nanogpt_dash.__main__ import main
+from nanogpt_dash.tracking import Run
+
+from conftest import REPO
+
+
+@pytest.fixture
+def resumed_run(runs_dir):
+    with Run(runs_dir / "alpha", name="first try") as run:
+        for step in range(10):
+            run.log({"train/loss": 10.0 - step, "lr": 0.1}, step=step)
+        run.log({"grad_norm": math.nan}, step=9)
+    with Run(runs_dir / "alpha", resume_step=8) as run:
+        run.log({"train/loss": 1.5}, step=8)
+        run.log({"train/loss": 1.25}, step=9)
+    return runs_dir
+
+
+def test_runs_lists_id_name_status_last_step_and_loss(resumed_run, capsys):
+    assert main(["runs", "--runs", str(resumed_run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["id", "name", "status", "last", "step", "last", "loss"]
+    assert out[1].split() == ["alpha", "first", "try", "finished", "9", "1.2500"]
+
+
+def test_export_csv_is_long_form_with_superseded_flag(resumed_run, capsys):
+    assert main(["export", "alpha", "--runs", str(resumed_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["run", "segment", "step", "wall_time", "key", "value", "superseded"]
+    loss = [(r["segment"], r["step"], r["value"], r["superseded"]) for r in rows if r["key"] == "train/loss"]
+    assert loss[8] == ("1", "8", "2.0", "1") and loss[9] == ("1", "9", "1.0", "1")
+    assert loss[10:] == [("2", "8", "1.5", "0"), ("2", "9", "1.25", "0")]
+    assert [r["value"] for r in rows if r["key"] == "grad_norm"] == ["nan"]
+
+
+def test_export_json_to_a_file(resumed_run, tmp_path):
+    out = tmp_path / "alpha.json"
+    assert main(["export", "alpha", "--runs", str(resumed_run), "--format", "json", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["columns"][-1] == "superseded" and len(data["rows"]) == 23
+    assert ["alpha", 1, 9, data["rows"][-3][3], "grad_norm", "NaN", True] in data["rows"]
+
+
+def test_export_of_an_unknown_run_names_the_known_ones(resumed_run, capsys):
+    assert main(["export", "beta", "--runs", str(resumed_run)]) == 2
+    err = capsys.readouterr().err
+    assert "run 'beta' not found in" in err and "(known: alpha)" in err
+
+
+def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
+    assert main(["runs", "--runs", str(runs_dir)]) == 0
+    assert "no runs in" in capsys.readouterr().out

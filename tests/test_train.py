@@ -1,0 +1,104 @@
+"""The real train.py on CPU: metrics, status, checkpoints, resume, and its error messages."""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import load_checkpoint
+from nanogpt_dash.store import RunReader, superseded_mask
+
+from conftest import SHARED_DATA, run_train
+
+NANOGPT_ITER = re.compile(r"^iter (\d+): loss (\d+\.\d+), time (\d+\.\d+)ms, mfu (-?\d+\.\d+)%$", re.M)
+NANOGPT_EVAL = re.compile(r"^step (\d+): train loss (\d+\.\d+), val loss (\d+\.\d+)$", re.M)
+
+
+def scalars_by_key(run_dir: Path):
+    with RunReader(run_dir) as reader:
+        meta = reader.meta()
+        batch = reader.scalars_since(0)
+        events = reader.events_since(0)
+    hidden = superseded_mask(batch.segment, batch.step, meta.segments)
+    return meta, batch, hidden, events
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_train(out_dir, "--max_iters=30", "--dashboard_autostart=False")
+    assert result.returncode == 0, result.stderr
+    return out_dir, result
+
+
+def test_thirty_iterations_leave_metrics_status_and_checkpoint(trained):
+    out_dir, _ = trained
+    meta, batch, _, events = scalars_by_key(out_dir)
+    keys = set(batch.key)
+    assert batch.key.count("train/loss") >= 30
+    assert {"train/loss", "lr", "grad_norm", "iter_ms", "tokens_per_sec", "train/eval_loss", "val/loss"} <= keys
+    assert "mfu" not in keys, "no made-up MFU on a CPU"
+    assert meta.status == "finished"
+    assert meta.config["max_iters"] == 30 and meta.config["device"] == "cpu"
+    assert meta.model_args["n_layer"] == 2
+    assert {e.kind for e in events} == {"sample", "checkpoint"}
+    ckpt = load_checkpoint(out_dir / "ckpt.pt", "cpu")
+    assert set(ckpt) == {"model", "optimizer", "model_args", "iter_num", "best_val_loss", "config"}
+    assert ckpt["iter_num"] == 30
+
+
+def test_stdout_lines_match_nanogpts(trained):
+    _, result = trained
+    iters = NANOGPT_ITER.findall(result.stdout)
+    evals = NANOGPT_EVAL.findall(result.stdout)
+    assert [int(i[0]) for i in iters] == [0, 10, 20, 30]
+    assert [int(e[0]) for e in evals] == [0, 10, 20, 30]
+    reference = SHARED_DATA / "nanogpt_stdout" / "fresh.log"
+    if reference.exists():  # the original nanoGPT prints lines of exactly these shapes
+        text = reference.read_text()
+        assert NANOGPT_ITER.search(text) and NANOGPT_EVAL.search(text)
+
+
+def test_loss_goes_down(trained):
+    out_dir, _ = trained
+    _, batch, _, _ = scalars_by_key(out_dir)
+    loss = batch.value[[k == "val/loss" for k in batch.key]]
+    assert loss[-1] < loss[0]
+
+
+def test_resume_continues_the_run_in_a_new_segment(tmp_path):
+    out_dir = tmp_path / "runs" / "resumed"
+    first = run_train(out_dir, "--max_iters=25", "--dashboard_autostart=False")
+    assert first.returncode == 0, first.stderr
+    # the checkpoint is from step 20; steps 20..25 of segment 1 get redone by segment 2
+    second = run_train(out_dir, "--max_iters=40", "--init_from=resume", "--dashboard_autostart=False")
+    assert second.returncode == 0, second.stderr
+    assert "Resuming training from" in second.stdout
+    meta, batch, hidden, _ = scalars_by_key(out_dir)
+    assert meta.run_id == "resumed" and [s.start_step for s in meta.segments] == [0, 20]
+    loss = [k == "train/loss" for k in batch.key]
+    assert sorted(batch.step[loss & hidden].tolist()) == list(range(20, 26))
+    visible_steps = batch.step[loss & ~hidden].tolist()
+    assert visible_steps == list(range(41)), "exactly one visible point per step after the resume"
+
+
+def test_dashboard_false_writes_no_metrics_database(tmp_path):
+    out_dir = tmp_path / "runs" / "plain"
+    result = run_train(out_dir, "--max_iters=3", "--dashboard=False")
+    assert result.returncode == 0, result.stderr
+    assert "iter 0: loss" in result.stdout
+    assert out_dir.is_dir() and not (out_dir / "metrics.sqlite").exists()
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--lerning_rate=0.1", "unknown config key 'lerning_rate' (did you mean 'learning_rate'?)"),
+    ("--max_iters=ten", "'max_iters' expects int"),
+    ("--dashboard=1", "'dashboard' expects bool"),
+])
+def test_bad_overrides_fail_with_a_message_naming_the_key(tmp_path, arg, message):
+    result = run_train(tmp_path / "bad", arg)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "bad").exists()
