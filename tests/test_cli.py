@@ -12,7 +12,7 @@ import pytest
 from nanogpt_dash.__main__ import main
 from nanogpt_dash.tracking import Run
 
-from conftest import REPO
+from helpers import REPO
 
 
 @pytest.fixture

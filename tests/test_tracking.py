@@ -15,7 +15,7 @@ from nanogpt_dash import tracking
 from nanogpt_dash.store import RunReader
 from nanogpt_dash.tracking import Run, TrackingError, TrackingWarning
 
-from conftest import REPO
+from helpers import REPO
 
 
 def read_all(run_dir):

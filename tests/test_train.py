@@ -9,7 +9,7 @@ import torch
 from model import load_checkpoint
 from nanogpt_dash.store import RunReader, superseded_mask
 
-from conftest import SHARED_DATA, run_train
+from helpers import SHARED_DATA, run_train
 
 NANOGPT_ITER = re.compile(r"^iter (\d+): loss (\d+\.\d+), time (\d+\.\d+)ms, mfu (-?\d+\.\d+)%$", re.M)
 NANOGPT_EVAL = re.compile(r"^step (\d+): train loss (\d+\.\d+), val loss (\d+\.\d+)$", re.M)

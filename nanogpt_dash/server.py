@@ -1,0 +1,132 @@
+"""The dashboard server: Dash 4 on FastAPI, callbacks over a WebSocket, loopback only."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import flask_bootstrap
+from dash import Dash
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+
+from . import __version__
+from .live import LiveStore
+from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
+from .ui import live_page
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5"
+BOOTSTRAP_ROUTE = "/static/bootstrap"
+
+
+class Guard:
+    """ASGI middleware: refuse requests whose Host is not a loopback name (DNS rebinding), count WebSockets."""
+
+    def __init__(self, app, stats: dict) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if host_name(host) not in LOOPBACK_NAMES:
+            if scope["type"] == "http":
+                return await PlainTextResponse(f"refused: Host {host!r} is not a loopback address", 403)(scope, receive, send)
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] == "http":
+            return await self.app(scope, receive, send)
+
+        async def counting_receive():
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                self.stats["ws_messages"] += 1
+            return message
+
+        self.stats["ws_open"] += 1
+        try:
+            await self.app(scope, counting_receive, send)
+        finally:
+            self.stats["ws_open"] -= 1
+
+
+def host_name(host_header: str) -> str:
+    """'127.0.0.1:8050' -> '127.0.0.1', '[::1]:8050' -> '::1', 'localhost' -> 'localhost'."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Dash, LiveStore]:
+    """The Dash app serving `runs_dir`, with /health and the loopback guard installed."""
+    store = store or LiveStore(runs_dir).start()
+    _warm_up_json()
+    app = Dash(
+        __name__,
+        backend="fastapi",
+        websocket_callbacks=True,
+        websocket_max_workers=8,
+        external_stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
+        assets_folder=str(ASSETS),
+        title="nanogpt_dash",
+        update_title=None,
+    )
+    app.layout = live_page.layout()
+    live_page.register(app, store)
+
+    started = time.time()
+    stats = {"ws_open": 0, "ws_messages": 0}
+    server = app.server
+
+    @server.get("/health")
+    def health():
+        return JSONResponse({
+            "service": SERVICE,
+            "version": __version__,
+            "runs_dir": str(Path(runs_dir).resolve()),
+            "uptime_s": round(time.time() - started, 3),
+            "runs": len(store.run_ids()),
+            "clients": stats["ws_open"],
+            "websocket_messages": stats["ws_messages"],
+            "pid": os.getpid(),
+        })
+
+    server.mount(BOOTSTRAP_ROUTE, StaticFiles(directory=BOOTSTRAP_STATIC), name="bootstrap")
+    server.add_middleware(Guard, stats=stats)
+    return app, store
+
+
+def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8050,
+          certfile: str | None = None, keyfile: str | None = None) -> int:
+    """Run the dashboard until interrupted. Returns a process exit code."""
+    import uvicorn
+
+    check_loopback(host)
+    runs_dir = Path(runs_dir)
+    if not port_is_free(host, port):
+        other = probe_health(host, port)
+        if other is not None and other.get("runs_dir") == str(runs_dir.resolve()):
+            print(f"nanogpt_dash is already serving {runs_dir}/ at {url_for(host, port)}")
+            return 0
+        taken_by = "another nanogpt_dash server" if other else "another program"
+        new_port = free_port_from(host, port + 1)
+        print(f"port {port} is in use by {taken_by}; using port {new_port} instead")
+        port = new_port
+    app, _store = create_app(runs_dir)
+    scheme = "https" if certfile else "http"
+    print(f"nanogpt_dash {__version__}: serving {runs_dir.resolve()}/ at {url_for(host, port).replace('http', scheme, 1)}",
+          flush=True)
+    uvicorn.run(app.server, host=host, port=port, log_level="warning",
+                ssl_certfile=certfile, ssl_keyfile=keyfile, ws_ping_interval=20, ws_ping_timeout=20)
+    return 0
+
+
+def _warm_up_json() -> None:
+    # orjson imports numpy lazily inside its first encode; several callback threads doing that
+    # first encode at once (the burst after a reconnect) crashed a fresh server with SIGILL.
+    import numpy as np
+    from plotly.io.json import to_json_plotly
+
+    to_json_plotly({"warm": [1, 2.5, "x"], "np": np.arange(3), "f": np.float64(1.5), "f32": np.float32(1)})

@@ -1,0 +1,1 @@
+"""The Dash app: one module per page or feature, component ids in `ids.py`."""

@@ -1,0 +1,72 @@
+"""Browser-test tools: a recording page, and a training stand-in that logs steadily."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+
+class Page:
+    """A fresh browser context and page that records console errors and every request URL."""
+
+    def __init__(self, browser, width: int = 1440, height: int = 900) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
+
+    def points(self, chart: str = "loss", trace: int = 0) -> int:
+        return self.page.evaluate(
+            """([chart, trace]) => {
+                const el = document.querySelector(`#chart-${chart} .js-plotly-plot`);
+                return el && el.data && el.data[trace] ? el.data[trace].x.length : -1;
+            }""", [chart, trace])
+
+    def steps(self, chart: str = "loss", trace: int = 0) -> list[int]:
+        return self.page.evaluate(
+            """([chart, trace]) => Array.from(document.querySelector(`#chart-${chart} .js-plotly-plot`).data[trace].x)""",
+            [chart, trace])
+
+    def wait_until(self, condition, timeout: float = 20.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+class SteadyWriter:
+    """A training stand-in that logs one step every `interval` seconds from a thread."""
+
+    def __init__(self, run_dir: Path, interval: float = 0.05) -> None:
+        from nanogpt_dash.tracking import Run
+
+        self.run = Run(run_dir)
+        self.interval = interval
+        self.step = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "SteadyWriter":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run.log({"train/loss": 4.0 / (1 + 0.01 * self.step), "lr": 1e-3, "grad_norm": 1.0,
+                          "tokens_per_sec": 1e4}, step=self.step)
+            self.step += 1
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.run.finish()

@@ -1,0 +1,90 @@
+"""The live page in real Chromium: loading, live points, WebSocket transport, recovery, new runs."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from nanogpt_dash.net import probe_health
+from nanogpt_dash.ui.figures import run_color
+
+from helpers import REPO, TINY_TRAIN_ARGS, free_port, start_server, stop_process
+from browsing import SteadyWriter
+
+
+def test_page_loads_without_console_errors_or_requests_leaving_the_server(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "quiet"):
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=quiet")
+        view.wait_until(lambda: view.points() > 0, what="the first points")
+    assert view.errors == []
+    outside = [url for _, url in view.requests if not url.startswith(f"http://127.0.0.1:{port}/")]
+    assert outside == []
+
+
+def test_loss_chart_gains_points_while_train_py_runs_over_the_websocket(runs_dir, server, open_page):
+    port, _ = server
+    out_dir = runs_dir / "live"
+    train = subprocess.Popen([sys.executable, "train.py", *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", "--max_iters=400",
+                              "--dashboard_autostart=False"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=live")
+        view.wait_until(lambda: view.points() > 5, timeout=120, what="train.py's first points")
+        posts_before = sum(1 for method, url in view.requests if "_dash-update-component" in url)
+        messages_before = probe_health("127.0.0.1", port)["websocket_messages"]
+        first = view.points()
+        view.wait_until(lambda: view.points() >= first + 10, timeout=60, what="the chart to gain points")
+        posts_after = sum(1 for method, url in view.requests if "_dash-update-component" in url)
+        health = probe_health("127.0.0.1", port)
+        assert posts_after == posts_before == 0, "callbacks must not go over HTTP POST"
+        assert health["websocket_messages"] > messages_before and health["clients"] >= 1
+        assert view.page.inner_text("#connection") == "live"
+        assert view.errors == []
+    finally:
+        train.kill()
+        train.wait()
+
+
+def test_killing_and_restarting_the_server_recovers_the_page_without_losing_points(runs_dir, open_page):
+    port = free_port()
+    server = start_server(runs_dir, port)
+    try:
+        with SteadyWriter(runs_dir / "steady", interval=0.05) as writer:
+            view = open_page()
+            view.page.goto(f"http://127.0.0.1:{port}/?run=steady")
+            view.wait_until(lambda: view.points() > 10, what="the first points")
+            view.page.evaluate("window.notReloaded = true")
+
+            stop_process(server, signal.SIGKILL)
+            view.wait_until(lambda: view.page.inner_text("#connection") in ("reconnecting…", "server unreachable"),
+                            timeout=10, what="the indicator to notice the outage")
+            during_outage = view.points()
+            time.sleep(1.0)
+
+            server = start_server(runs_dir, port)
+            view.wait_until(lambda: view.points() > during_outage + 20, timeout=30, what="updates to resume")
+            view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=10, what="'live' again")
+            assert view.page.evaluate("window.notReloaded === true"), "recovered without a page reload"
+        logged = writer.step
+        view.wait_until(lambda: view.points() == logged, timeout=15, what="every logged point")
+        assert view.steps() == list(range(logged)), "no point lost or duplicated across the restart"
+    finally:
+        stop_process(server)
+
+
+def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "first"):
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/")
+        view.wait_until(lambda: "first" in view.page.inner_text("#run-select"), what="the first run")
+        with SteadyWriter(runs_dir / "second"):
+            view.wait_until(lambda: "second" in view.page.inner_text("#run-select"), timeout=10, what="the second run")
+            view.page.locator("#run-select input").nth(1).check()
+            view.wait_until(lambda: view.points("loss", 3) > 0, timeout=10, what="the second run's trace")
+        names = view.page.evaluate("Array.from(document.querySelector('#chart-loss .js-plotly-plot').data).map(t => t.name)")
+        assert any(n.startswith("first") for n in names) and any(n.startswith("second") for n in names)
+        colors = view.page.evaluate("Array.from(document.querySelector('#chart-loss .js-plotly-plot').data).map(t => t.line.color)")
+        assert colors[0] == run_color("first") and colors[3] == run_color("second"), "one stable colour per run"

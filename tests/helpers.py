@@ -1,0 +1,68 @@
+"""Test helpers: free loopback ports, the real train.py, real dashboard server processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# A GPT small enough that 30 iterations take a few seconds on one CPU core.
+TINY_TRAIN_ARGS = [
+    "--device=cpu", "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--batch_size=4",
+    "--eval_iters=2", "--eval_interval=10", "--log_interval=10", "--sample_tokens=16",
+    "--warmup_iters=5", "--lr_decay_iters=100",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_train(out_dir: Path, *args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real train.py from the repository root with the tiny model and extra --key=value args."""
+    cmd = [sys.executable, "train.py", *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def wait_for_health(port: int, timeout: float = 60) -> dict:
+    from nanogpt_dash.net import probe_health
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = probe_health("127.0.0.1", port)
+        if health is not None:
+            return health
+        time.sleep(0.2)
+    raise TimeoutError(f"no nanogpt_dash server answered on port {port} within {timeout} s")
+
+
+def start_server(runs_dir: Path, port: int) -> subprocess.Popen:
+    """A real `python -m nanogpt_dash serve` process; stop it with stop_process()."""
+    proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for_health(port)
+    except TimeoutError:
+        stop_process(proc)
+        raise
+    return proc
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
