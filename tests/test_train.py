@@ -1,6 +1,8 @@
 """The real train.py on CPU: metrics, status, checkpoints, resume, and its error messages."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import torch
 from model import load_checkpoint
 from nanogpt_dash.store import RunReader, superseded_mask
 
-from helpers import SHARED_DATA, run_train
+from helpers import REPO, SHARED_DATA, TINY_TRAIN_ARGS, run_train
 
 NANOGPT_ITER = re.compile(r"^iter (\d+): loss (\d+\.\d+), time (\d+\.\d+)ms, mfu (-?\d+\.\d+)%$", re.M)
 NANOGPT_EVAL = re.compile(r"^step (\d+): train loss (\d+\.\d+), val loss (\d+\.\d+)$", re.M)
@@ -102,3 +104,15 @@ def test_bad_overrides_fail_with_a_message_naming_the_key(tmp_path, arg, message
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_ddp_under_torchrun_on_cpu_logs_once_from_rank_zero(tmp_path):
+    out_dir = tmp_path / "runs" / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
+           *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", "--max_iters=4", "--gradient_accumulation_steps=2",
+           "--dashboard_autostart=False"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta, batch, _, _ = scalars_by_key(out_dir)
+    assert meta.status == "finished" and len(meta.segments) == 1
+    assert sorted(batch.step[[k == "train/loss" for k in batch.key]].tolist()) == [0, 1, 2, 3, 4]
