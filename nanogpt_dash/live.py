@@ -18,37 +18,80 @@ from .runs import effective_status
 from .store import Event, RunMeta, RunReader, StoreError, find_run_dirs, superseded_mask
 
 POLL_INTERVAL_S = 0.05
+READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
+CHUNK = 1 << 15
+INT32_MAX = 2**31 - 1
 META_INTERVAL_S = 1.0
 DISCOVER_INTERVAL_S = 1.0
 EVENTS_KEPT = 200
 
 
 class Series:
-    """One metric of one run: append-only columns in file order (superseded points included)."""
+    """One metric of one run, in file order, stored compactly in fixed-size chunks.
 
-    __slots__ = ("step", "value", "wall_time", "segment", "size")
+    Per point: the step (int32, widened to int64 only if a step needs it), the value (float32)
+    and the wall-clock time as float32 seconds since the run's origin: 12 bytes. Segments are
+    kept as the positions where each one's points begin, not per point. Chunks never move, so
+    growing a series copies nothing.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "segment_ids", "segment_starts")
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
         self.size = 0
-        self.step = np.empty(256, np.int64)
-        self.value = np.empty(256, np.float32)
-        self.wall_time = np.empty(256, np.float64)
-        self.segment = np.empty(256, np.int32)
+        self._steps: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._times: list[np.ndarray] = []
+        self._step_dtype = np.int32
+        self.segment_ids: list[int] = []
+        self.segment_starts: list[int] = []
 
     def extend(self, step: np.ndarray, value: np.ndarray, wall_time: np.ndarray, segment: np.ndarray) -> None:
-        end = self.size + len(step)
-        if end > len(self.step):
-            capacity = max(end, 2 * len(self.step))
-            for name in ("step", "value", "wall_time", "segment"):
-                old = getattr(self, name)
-                grown = np.empty(capacity, old.dtype)
-                grown[: self.size] = old[: self.size]
-                setattr(self, name, grown)
-        self.step[self.size:end] = step
-        self.value[self.size:end] = value
-        self.wall_time[self.size:end] = wall_time
-        self.segment[self.size:end] = segment
-        self.size = end
+        if len(step) == 0:
+            return
+        if self._step_dtype is np.int32 and (step.max() > INT32_MAX or step.min() < -INT32_MAX):
+            self._step_dtype = np.int64
+            self._steps = [chunk.astype(np.int64) for chunk in self._steps]
+        changes = np.flatnonzero(np.diff(segment)) + 1
+        for at in np.concatenate([[0], changes]):
+            if not self.segment_ids or self.segment_ids[-1] != segment[at]:
+                self.segment_ids.append(int(segment[at]))
+                self.segment_starts.append(self.size + int(at))
+        done = 0
+        while done < len(step):
+            offset = self.size % CHUNK
+            if offset == 0:
+                self._steps.append(np.empty(CHUNK, self._step_dtype))
+                self._values.append(np.empty(CHUNK, np.float32))
+                self._times.append(np.empty(CHUNK, np.float32))
+            take = min(CHUNK - offset, len(step) - done)
+            self._steps[-1][offset:offset + take] = step[done:done + take]
+            self._values[-1][offset:offset + take] = value[done:done + take]
+            self._times[-1][offset:offset + take] = wall_time[done:done + take] - self.origin
+            done += take
+            self.size += take
+
+    def columns(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(step, value, wall_time, segment) of points [start, end), as new arrays."""
+        first, last = start // CHUNK, (end - 1) // CHUNK + 1 if end > start else start // CHUNK
+
+        def gather(chunks: list[np.ndarray]) -> np.ndarray:
+            if end <= start:
+                return np.empty(0, chunks[0].dtype if chunks else np.float32)
+            joined = np.concatenate(chunks[first:last]) if last - first > 1 else chunks[first]
+            return joined[start - first * CHUNK:end - first * CHUNK].copy()
+
+        step = gather(self._steps).astype(np.int64, copy=False)
+        value = gather(self._values)
+        wall_time = gather(self._times).astype(np.float64) + self.origin
+        positions = np.arange(start, max(start, end))
+        index = np.searchsorted(self.segment_starts, positions, side="right") - 1
+        segment = np.asarray(self.segment_ids, dtype=np.int32)[index] if len(positions) else np.empty(0, np.int32)
+        return step, value, wall_time, segment
+
+    def nbytes(self) -> int:
+        return sum(c.nbytes for chunks in (self._steps, self._values, self._times) for c in chunks)
 
 
 @dataclass(frozen=True)
@@ -126,16 +169,26 @@ class LiveStore:
             if series is None:
                 return SeriesView(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0), start)
             end = series.size
-            step = series.step[start:end].copy()
-            value = series.value[start:end].copy()
-            wall_time = series.wall_time[start:end].copy()
-            segment = series.segment[start:end]
-            keep = None
-            if not show_superseded and run.meta is not None and len(run.meta.segments) > 1:
-                keep = ~superseded_mask(segment, step, run.meta.segments)
-        if keep is not None:
+            step, value, wall_time, segment = series.columns(start, end)
+            segments = run.meta.segments if run.meta is not None else ()
+        if not show_superseded and len(segments) > 1:
+            keep = ~superseded_mask(segment, step, segments)
             step, value, wall_time = step[keep], value[keep], wall_time[keep]
         return SeriesView(step, value, wall_time, end)
+
+    def superseded(self, run_id: str, key: str) -> SeriesView | None:
+        """Only the superseded points of `key` (shown on request, never mixed into the live curve)."""
+        run = self.get(run_id)
+        if run is None:
+            return None
+        with run.lock:
+            series = run.series.get(key)
+            segments = run.meta.segments if run.meta is not None else ()
+            if series is None or len(segments) < 2:
+                return SeriesView(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0), 0)
+            step, value, wall_time, segment = series.columns(0, series.size)
+        hidden = superseded_mask(segment, step, segments)
+        return SeriesView(step[hidden], value[hidden], wall_time[hidden], len(step))
 
     def events(self, run_id: str, kind: str | None = None) -> list[Event]:
         run = self.get(run_id)
@@ -148,6 +201,12 @@ class LiveStore:
         with self._lock:
             runs = list(self._runs.values())
         return sum(s.size for run in runs for s in run.series.values())
+
+    def nbytes(self) -> int:
+        """Bytes held by all series (the dashboard's main memory cost)."""
+        with self._lock:
+            runs = list(self._runs.values())
+        return sum(s.nbytes() for run in runs for s in run.series.values())
 
     # -- tailing (poller thread) -------------------------------------------------------------
 
@@ -181,36 +240,49 @@ class LiveStore:
             self._tail(run, now)
 
     def _tail(self, run: LiveRun, now: float) -> None:
+        """Read what is new in one run; any failure marks only this run, which retries next poll."""
         try:
             if run.reader is None:
                 run.reader = RunReader(run.path)
-            if run.meta is None or now - run.meta_read_at >= META_INTERVAL_S:
+            refresh = run.meta is None or now - run.meta_read_at >= META_INTERVAL_S
+            if refresh:
                 meta = run.reader.meta()
                 with run.lock:
                     run.meta, run.meta_read_at = meta, now
-            batch = run.reader.scalars_since(run.cursor)
-            events = run.reader.events_since(run.event_cursor) if len(batch) or not run.events else []
+            while True:
+                batch = run.reader.scalars_since(run.cursor, limit=READ_BATCH)
+                if len(batch):
+                    with run.lock:
+                        self._append(run, batch)
+                        run.cursor = batch.cursor
+                if len(batch) < READ_BATCH:
+                    break
+            if refresh or len(batch):
+                events = run.reader.events_since(run.event_cursor)
+                if events:
+                    with run.lock:
+                        run.events.extend(events)
+                        del run.events[:-EVENTS_KEPT]
+                        run.event_cursor = events[-1].id
         except StoreError as e:
             self._fail(run, str(e))
             return
-        with run.lock:
-            if len(batch):
-                self._append(run, batch)
-                run.cursor = batch.cursor
-            if events:
-                run.events.extend(events)
-                del run.events[:-EVENTS_KEPT]
-                run.event_cursor = events[-1].id
-            run.error = None
+        except Exception as e:  # a bug or a surprise in one run file must not stop the others
+            self._fail(run, f"unexpected {type(e).__name__}: {e}")
+            return
+        if run.error is not None:
+            with run.lock:
+                run.error = None
 
     @staticmethod
     def _append(run: LiveRun, batch) -> None:
         keys = np.asarray(batch.key, dtype=object)
+        origin = run.meta.created if run.meta is not None else float(batch.wall_time[0])
         for key in dict.fromkeys(batch.key):
             rows = keys == key
             series = run.series.get(key)
             if series is None:
-                series = run.series[key] = Series()
+                series = run.series[key] = Series(origin)
             series.extend(batch.step[rows], batch.value[rows], batch.wall_time[rows], batch.segment[rows])
 
     @staticmethod

@@ -323,14 +323,19 @@ class RunReader:
         if not rows:
             return _empty_batch(cursor)
         ids, segs, steps, times, key_ids, values = zip(*rows)
-        return ScalarBatch(
-            segment=np.asarray(segs, dtype=np.int32),
-            step=np.asarray(steps, dtype=np.int64),
-            wall_time=np.asarray(times, dtype=np.float64),
-            key=[names[k] for k in key_ids],
-            value=np.asarray([math.nan if v is None else v for v in values], dtype=np.float64),
-            cursor=int(ids[-1]),
-        )
+        try:
+            return ScalarBatch(
+                segment=np.asarray(segs, dtype=np.int32),
+                step=np.asarray(steps, dtype=np.int64),
+                wall_time=np.asarray(times, dtype=np.float64),
+                key=[names[k] for k in key_ids],
+                value=np.asarray([math.nan if v is None else v for v in values], dtype=np.float64),
+                cursor=int(ids[-1]),
+            )
+        except (ValueError, TypeError, KeyError) as e:
+            raise StoreError(
+                f"{self.path}: scalar rows {ids[0]}..{ids[-1]} hold something that is not a number ({e})"
+            ) from e
 
     def events_since(self, cursor: int = 0, kind: str | None = None) -> list[Event]:
         sql = "SELECT id, segment, step, wall_time, kind, payload FROM events WHERE id > ?"

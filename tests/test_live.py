@@ -59,7 +59,7 @@ def test_ticks_send_full_figures_first_then_only_new_points(runs_dir):
     store = LiveStore(runs_dir)
     store.poll()
     figures, cursor = chart_updates(store, ["a"], None)
-    assert figures[0]["data"][0]["x"] == [0, 1, 2]
+    assert figures[0]["data"][0]["x"].tolist() == [0, 1, 2]
 
     figures, cursor = chart_updates(store, ["a"], cursor)
     assert all(f is no_update for f in figures), "nothing new, nothing sent"
@@ -84,5 +84,5 @@ def test_a_resume_rebuilds_the_figure_without_the_superseded_points(runs_dir):
     store.get("a").meta_read_at = 0
     store.poll()
     figures, cursor = chart_updates(store, ["a"], cursor)
-    assert figures[0]["data"][0]["x"] == [0, 1, 2, 3]
-    assert figures[0]["data"][0]["y"] == [1.0, 1.0, 0.5, 0.5]
+    assert figures[0]["data"][0]["x"].tolist() == [0, 1, 2, 3]
+    assert figures[0]["data"][0]["y"].tolist() == [1.0, 1.0, 0.5, 0.5]

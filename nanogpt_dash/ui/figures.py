@@ -1,8 +1,13 @@
-"""Pure functions from series to Plotly figures and to incremental updates (Patch)."""
+"""Pure functions from prepared series to Plotly figures and to incremental updates (Patch).
+
+Every (run, metric) pair owns TRACES_PER_SERIES consecutive traces, in this order: the line
+(faint when smoothing is on), the smoothed line, markers for NaN/±Inf values, and the superseded
+points of earlier segments (empty unless asked for). Fixed positions let a Patch address a trace
+by index without the browser telling us what it has.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -11,9 +16,14 @@ from typing import Sequence
 import numpy as np
 from dash import Patch
 
+from ..views import X_MODES, Shown
+
 # Tableau 10: distinct, readable on white, and colour-blind friendlier than the Plotly default.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+TRACES_PER_SERIES = 4
+LINE, SMOOTH, ERRORS, SUPERSEDED = range(TRACES_PER_SERIES)
+ERROR_SYMBOLS = {"NaN": ("x", 0.96), "+Inf": ("triangle-up", 0.96), "-Inf": ("triangle-down", 0.04)}
 
 
 @dataclass(frozen=True)
@@ -21,14 +31,14 @@ class Chart:
     name: str
     title: str
     keys: tuple[str, ...]
-    log_y: bool = False
+    tickformat: str | None = None
 
 
 CHARTS = (
     Chart("loss", "Loss", ("train/loss", "val/loss", "train/eval_loss")),
     Chart("lr", "Learning rate", ("lr",)),
     Chart("grad_norm", "Gradient norm (before clipping)", ("grad_norm",)),
-    Chart("throughput", "Throughput (tokens/s)", ("tokens_per_sec",)),
+    Chart("throughput", "Throughput (tokens/s)", ("tokens_per_sec",), tickformat="~s"),
 )
 
 KEY_STYLE = {
@@ -37,7 +47,8 @@ KEY_STYLE = {
     "train/eval_loss": dict(label="train (eval)", dash="dot", mode="lines+markers"),
 }
 
-HOVER = "<b>%{fullData.name}</b><br>step %{x}<br>%{customdata}<br>%{y:.6g}<extra></extra>"
+HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<br>%{y:.7g}<extra></extra>"
+ERROR_HOVER = "<b>%{fullData.name}</b><br>x %{x}<extra></extra>"
 
 
 def run_color(run_id: str) -> str:
@@ -45,58 +56,81 @@ def run_color(run_id: str) -> str:
     return PALETTE[zlib.crc32(run_id.encode()) % len(PALETTE)]
 
 
-@dataclass(frozen=True)
-class Points:
-    """New or all points of one trace: steps, values and wall-clock times (seconds)."""
-
-    step: np.ndarray
-    value: np.ndarray
-    wall_time: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-
 def timestamps(wall_time: np.ndarray) -> list[str]:
     """Local wall-clock time of each point, for the hover box."""
-    return [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) for t in wall_time.tolist()]
+    if not len(wall_time):
+        return []
+    offset = time.localtime(float(wall_time[-1])).tm_gmtoff
+    local = ((wall_time + offset) * 1000).astype("datetime64[ms]")
+    return np.char.replace(np.datetime_as_string(local, unit="s"), "T", " ").tolist()
 
 
-def plain_values(value: np.ndarray) -> list[float | None]:
-    """JSON-safe values: NaN and +-Inf become gaps (None) rather than breaking the chart."""
-    out = value.astype(np.float64).tolist()
-    if not np.isfinite(value).all():
-        out = [v if math.isfinite(v) else None for v in out]
-    return out
+def hover_data(step: np.ndarray, wall_time: np.ndarray) -> list[list]:
+    return [list(pair) for pair in zip(step.tolist(), timestamps(wall_time))]
 
 
-def trace(run_id: str, run_name: str, key: str, points: Points) -> dict:
+def error_name(label: str, shown_counts: dict[str, int]) -> str:
+    counts = ", ".join(f"{n} {kind}" for kind, n in shown_counts.items() if n)
+    return f"{label}: {counts}" if counts else f"{label}: no NaN/Inf"
+
+
+def series_traces(run_id: str, run_name: str, key: str, shown: Shown, step: np.ndarray,
+                  superseded: Shown | None, smoothing: float) -> list[dict]:
+    """The TRACES_PER_SERIES traces of one (run, metric)."""
     style = KEY_STYLE.get(key, dict(label=key, dash="solid", mode="lines"))
-    return {
-        "type": "scattergl" if len(points) > 5000 else "scatter",
-        "name": f"{run_name} · {style['label']}",
-        "legendgroup": run_id,
-        "mode": style["mode"],
-        "x": points.step.tolist(),
-        "y": plain_values(points.value),
-        "customdata": timestamps(points.wall_time),
-        "hovertemplate": HOVER,
-        "line": {"color": run_color(run_id), "dash": style["dash"], "width": 1.6},
-        "marker": {"size": 4},
-        "meta": {"run": run_id, "key": key},
+    color = run_color(run_id)
+    label = f"{run_name} · {style['label']}"
+    gl = "scattergl" if len(shown.x) > 5000 else "scatter"
+    line = {
+        "type": gl, "name": label, "legendgroup": run_id, "mode": style["mode"],
+        "x": shown.x, "y": shown.y.astype(np.float32), "customdata": hover_data(step, shown.wall_time),
+        "hovertemplate": HOVER, "line": {"color": color, "dash": style["dash"], "width": 1.6},
+        "marker": {"size": 4}, "opacity": 0.3 if smoothing > 0 else 1.0,
+        "meta": {"run": run_id, "key": key, "role": "line", "total": shown.total},
     }
+    smooth = {
+        "type": gl, "name": f"{label} (smoothed)", "legendgroup": run_id, "mode": "lines", "showlegend": False,
+        "x": shown.x if smoothing > 0 else [], "y": shown.smooth.astype(np.float32) if shown.smooth is not None else [],
+        "customdata": line["customdata"] if smoothing > 0 else [], "hovertemplate": HOVER,
+        "line": {"color": color, "dash": style["dash"], "width": 2.2}, "meta": {"run": run_id, "key": key, "role": "smooth"},
+    }
+    counts = {kind: len(xs) for kind, xs in shown.nonfinite.items()}
+    errors = {
+        "type": "scatter", "name": error_name(label, counts), "legendgroup": run_id, "mode": "markers",
+        "showlegend": any(counts.values()), "yaxis": "y2", "hovertemplate": ERROR_HOVER,
+        "x": np.concatenate([xs for xs in shown.nonfinite.values()]) if any(counts.values()) else [],
+        "y": [ERROR_SYMBOLS[kind][1] for kind, xs in shown.nonfinite.items() for _ in range(len(xs))],
+        "marker": {"color": "#d62728", "size": 9, "line": {"width": 1, "color": color},
+                   "symbol": [ERROR_SYMBOLS[kind][0] for kind, xs in shown.nonfinite.items() for _ in range(len(xs))]},
+        "meta": {"run": run_id, "key": key, "role": "errors", "counts": counts},
+    }
+    old = superseded if superseded is not None and len(superseded.x) else None
+    hidden = {
+        "type": "scatter", "name": f"{label} (superseded)", "legendgroup": run_id, "mode": "lines",
+        "showlegend": old is not None, "x": old.x if old else [], "y": old.y.astype(np.float32) if old else [],
+        "hovertemplate": "<b>%{fullData.name}</b><br>%{x}<br>%{y:.7g}<extra></extra>",
+        "line": {"color": color, "dash": "dot", "width": 1}, "opacity": 0.45,
+        "meta": {"run": run_id, "key": key, "role": "superseded"},
+    }
+    return [line, smooth, errors, hidden]
 
 
-def build_figure(chart: Chart, traces: Sequence[dict]) -> dict:
-    """The full figure of one chart (first load, run change, resume)."""
+def build_figure(chart: Chart, traces: Sequence[dict], x_mode: str = "step", log_y: bool = False,
+                 note: str | None = None) -> dict:
+    """The full figure of one chart (first load, run or view change, zoom, resume)."""
+    title = chart.title + (f"  <span style='font-size:11px;color:#888'>{note}</span>" if note else "")
     return {
         "data": list(traces),
         "layout": {
-            "title": {"text": chart.title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
-            "margin": {"l": 50, "r": 10, "t": 36, "b": 36},
-            "xaxis": {"title": {"text": "step"}, "automargin": True},
-            "yaxis": {"type": "log" if chart.log_y else "linear", "automargin": True, "exponentformat": "e"},
-            "legend": {"orientation": "h", "y": -0.18, "font": {"size": 11}},
+            "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
+            "margin": {"l": 55, "r": 10, "t": 36, "b": 36},
+            "xaxis": {"title": {"text": X_MODES.get(x_mode, x_mode), "standoff": 6, "font": {"size": 12}},
+                      "automargin": True, "zeroline": False,
+                      "type": "date" if x_mode == "wall" else "linear"},
+            "yaxis": {"type": "log" if log_y else "linear", "automargin": True, "zeroline": False,
+                      "exponentformat": "e", **({"tickformat": chart.tickformat} if chart.tickformat else {})},
+            "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+            "legend": {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}},
             "hovermode": "closest",
             "uirevision": chart.name,  # keep the user's zoom across updates
             "template": "plotly_white",
@@ -104,15 +138,34 @@ def build_figure(chart: Chart, traces: Sequence[dict]) -> dict:
     }
 
 
-def build_patch(new_points: Sequence[tuple[int, Points]]) -> Patch | None:
-    """An update that appends each (trace index, points) pair; None when there is nothing new."""
+@dataclass
+class TraceUpdate:
+    """New points for one trace, in the shape of its x, y and customdata arrays."""
+
+    index: int
+    x: np.ndarray
+    y: np.ndarray | list
+    customdata: list | None = None
+    symbols: list[str] | None = None
+    name: str | None = None
+
+
+def build_patch(updates: Sequence[TraceUpdate]) -> Patch | None:
+    """An update that appends each trace's new points; None when there is nothing new."""
     patch = Patch()
     changed = False
-    for index, points in new_points:
-        if not len(points):
+    for u in updates:
+        if u.name is not None:
+            patch["data"][u.index]["name"] = u.name
+            patch["data"][u.index]["showlegend"] = True
+            changed = True
+        if not len(u.x):
             continue
         changed = True
-        patch["data"][index]["x"].extend(points.step.tolist())
-        patch["data"][index]["y"].extend(plain_values(points.value))
-        patch["data"][index]["customdata"].extend(timestamps(points.wall_time))
+        patch["data"][u.index]["x"].extend(list(u.x))
+        patch["data"][u.index]["y"].extend(list(u.y))
+        if u.customdata is not None:
+            patch["data"][u.index]["customdata"].extend(u.customdata)
+        if u.symbols is not None:
+            patch["data"][u.index]["marker"]["symbol"].extend(u.symbols)
     return patch if changed else None

@@ -1,8 +1,11 @@
-"""The live page: run selector, key numbers and the four training charts, updated incrementally.
+"""The live page: run selector, view controls, key numbers and the four training charts.
 
-The browser keeps the read cursor (how many points of each run's metric it already has) in a
-dcc.Store that the tick callback reads as State and returns with the points it sends, so a
-dropped or superseded response can never lose points: the next tick simply resends them.
+One callback owns the charts. The browser keeps its cursor (how many points of each run's metric
+it has, the smoothing state, the zoom) in a dcc.Store that the callback reads as State and
+returns with the update it sends, so a dropped or superseded response can never lose points:
+the next tick simply resends them. A chart is rebuilt in full on first load, on a change of
+runs or view, on zoom (full resolution for the visible range), when a run resumes, and when a
+downsampled chart has grown enough to be sampled again; every other tick sends only new points.
 """
 
 from __future__ import annotations
@@ -12,16 +15,21 @@ import time
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, dcc, html, no_update
+import numpy as np
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from plotly.io.json import to_json_plotly
 
 from ..analytics import Progress, format_duration, progress
 from ..live import LiveStore
+from ..views import DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, prepare, x_values
 from . import ids
-from .figures import CHARTS, Chart, Points, build_figure, build_patch, run_color, trace
+from .figures import (CHARTS, ERROR_SYMBOLS, KEY_STYLE, TRACES_PER_SERIES, Chart, TraceUpdate, build_figure,
+                      build_patch, error_name, hover_data, run_color, series_traces)
 
 DEFAULT_RATE_HZ = 5
 MAX_RATE_HZ = 10
+HEAP_LIMIT_MB = 512
+PACE_TIMEOUT_MS = 3000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
 STATUS_COLORS = {
     "running": "success", "finished": "secondary", "crashed": "danger", "interrupted": "warning",
@@ -49,6 +57,21 @@ def layout() -> html.Div:
         dbc.CardHeader("Runs"),
         dbc.CardBody(dbc.Checklist(id=ids.RUN_SELECT, options=[], value=[], className="ngd-runs")),
     ], className="mb-3")
+    view_card = dbc.Card([
+        dbc.CardHeader("View"),
+        dbc.CardBody([
+            dbc.Label("x axis", html_for=ids.X_MODE, className="small mb-1"),
+            dbc.Select(id=ids.X_MODE, value="step", size="sm", className="mb-2",
+                       options=[{"label": label, "value": mode} for mode, label in X_MODES.items()]),
+            dbc.Label("smoothing", html_for=ids.SMOOTHING, className="small mb-0"),
+            dcc.Slider(id=ids.SMOOTHING, min=0, max=0.99, step=0.01, value=0.0, marks={0: "0", 0.5: "0.5", 0.99: "0.99"},
+                       tooltip={"placement": "bottom"}, updatemode="mouseup"),
+            dbc.Checklist(id=ids.VIEW_OPTIONS, className="mt-2 small", switch=True, value=[], options=[
+                {"label": "log scale (y)", "value": "log"},
+                {"label": "show superseded points", "value": "superseded"},
+            ]),
+        ]),
+    ], className="mb-3")
     sample_card = dbc.Card([dbc.CardHeader("Latest sample"), dbc.CardBody(html.Pre(id=ids.SAMPLE, className="ngd-sample mb-0"))],
                            className="mb-3")
     return html.Div([
@@ -56,13 +79,16 @@ def layout() -> html.Div:
         dcc.Interval(id=ids.TICK, interval=1000 // DEFAULT_RATE_HZ),
         dcc.Interval(id=ids.WATCH, interval=500),
         dcc.Interval(id=ids.RUN_POLL, interval=1000),
+        dcc.Store(id=ids.PULSE),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.HEARTBEAT),
+        dcc.Store(id=ids.WIDTH),
         navbar,
         dbc.Container([
             dbc.Row([
-                dbc.Col([runs_card, sample_card], xs=12, lg=3),
-                dbc.Col([html.Div(id=ids.KPIS, className="mb-2"), dbc.Row(charts)], xs=12, lg=9),
+                dbc.Col([runs_card, view_card, sample_card], xs=12, lg=3),
+                dbc.Col([html.Div(id=ids.ALERTS), html.Div(id=ids.MEMORY), html.Div(id=ids.KPIS, className="mb-2"),
+                         dbc.Row(charts)], xs=12, lg=9),
             ]),
         ], fluid=True),
     ])
@@ -86,19 +112,44 @@ def register(app: Dash, store: LiveStore) -> None:
                 selected if selected != (current or []) else no_update)
 
     chart_outputs = [Output(ids.chart(c.name), "figure") for c in CHARTS]
+    relayouts = [Input(ids.chart(c.name), "relayoutData") for c in CHARTS]
 
     @app.callback(
         *chart_outputs, Output(ids.CURSOR, "data"), Output(ids.KPIS, "children"), Output(ids.SAMPLE, "children"),
-        Output(ids.HEARTBEAT, "data"),
-        Input(ids.TICK, "n_intervals"), Input(ids.RUN_SELECT, "value"),
+        Output(ids.ALERTS, "children"), Output(ids.HEARTBEAT, "data"),
+        Input(ids.PULSE, "data"), Input(ids.RUN_SELECT, "value"), Input(ids.X_MODE, "value"),
+        Input(ids.SMOOTHING, "value"), Input(ids.VIEW_OPTIONS, "value"), Input(ids.WIDTH, "data"), *relayouts,
         State(ids.CURSOR, "data"),
     )
-    def tick(_n, selected, cursor):
-        figures, cursor = chart_updates(store, [r for r in (selected or []) if store.get(r)], cursor)
+    def tick(_n, selected, x_mode, smoothing, options, width, *rest):
+        *relayout_data, cursor = rest
+        selected = [r for r in (selected or []) if store.get(r)]
+        view = view_state(x_mode, smoothing, options, width)
+        zoom_events = {c.name: relayout_data[i] for i, c in enumerate(CHARTS)
+                       if ids.chart(c.name) + ".relayoutData" in ctx.triggered_prop_ids}
+        figures, cursor = chart_updates(store, selected, cursor, view, zoom_events)
         focus = cursor["runs"][0] if cursor["runs"] else None
         kpis = kpi_cards(store, focus) if focus else html.Div("Select a run to see its numbers.", className="text-muted")
         sample = latest_sample(store, focus, cursor)
-        return (*figures, cursor, kpis, sample, time.time())
+        return (*figures, cursor, kpis, sample, run_alerts(store, selected), time.time())
+
+    # The interval only asks for an update when the previous answer has arrived. Dash drops an
+    # answer once a newer request of the same callback is on its way, so ticks that outpace a
+    # slow update (a big rebuild) would otherwise drop every answer, forever.
+    app.clientside_callback(
+        """
+        function(n) {
+            const now = Date.now();
+            if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
+                return dash_clientside.no_update;
+            }
+            window.ngdAskedAt = now;
+            window.ngdAnswered = false;
+            return n;
+        }
+        """ % PACE_TIMEOUT_MS,
+        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"),
+    )
 
     app.clientside_callback(
         """
@@ -106,7 +157,7 @@ def register(app: Dash, store: LiveStore) -> None:
             // Count a server answer as the moment we received it: client and server clocks may differ.
             const now = Date.now();
             const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; }
+            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; window.ngdAnswered = true; }
             const hz = Math.min(10, Math.max(1, parseInt(rate || "5")));
             const interval = document.visibilityState === "hidden" ? 2000 : Math.round(1000 / hz);
             const age = window.ngdLastSeen ? now - window.ngdLastSeen : null;
@@ -120,6 +171,64 @@ def register(app: Dash, store: LiveStore) -> None:
         Output(ids.TICK, "interval"), Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
         Input(ids.RATE, "value"), Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
     )
+
+    app.clientside_callback(
+        """
+        function(n, known) {
+            const el = document.getElementById("chart-loss");
+            const width = el ? Math.round(el.getBoundingClientRect().width / 100) * 100 : null;
+            return (width && width !== known) ? width : dash_clientside.no_update;
+        }
+        """,
+        Output(ids.WIDTH, "data"), Input(ids.WATCH, "n_intervals"), State(ids.WIDTH, "data"),
+    )
+
+    # Past the heap limit (512 MB, or ?heap_limit_mb=N), drop the older half of every trace in the
+    # browser. The server's cursor is unaffected: new points keep being appended at the end.
+    app.clientside_callback(
+        """
+        function(n, search, ...figures) {
+            const nc = dash_clientside.no_update;
+            const mem = performance.memory;
+            const param = new URLSearchParams(search || "").get("heap_limit_mb");
+            const limitMb = param ? parseFloat(param) : %d;
+            if (!mem || mem.usedJSHeapSize < limitMb * 1048576) { return [nc, ...figures.map(() => nc)]; }
+            let dropped = 0;
+            const trimmed = figures.map(fig => {
+                if (!fig || !fig.data) { return nc; }
+                const data = fig.data.map(t => {
+                    const n = (t.x || []).length, cut = Math.floor(n / 2);
+                    if (n < 2) { return t; }
+                    dropped += cut;
+                    const out = Object.assign({}, t, {x: t.x.slice(cut), y: t.y.slice(cut)});
+                    if (Array.isArray(t.customdata)) { out.customdata = t.customdata.slice(cut); }
+                    if (t.marker && Array.isArray(t.marker.symbol)) {
+                        out.marker = Object.assign({}, t.marker, {symbol: t.marker.symbol.slice(cut)});
+                    }
+                    return out;
+                });
+                return Object.assign({}, fig, {data: data});
+            });
+            window.ngdPurges = (window.ngdPurges || 0) + 1;
+            const msg = `Browser memory passed ${limitMb} MB: dropped the oldest ${dropped.toLocaleString()} points ` +
+                        `from the charts (purge ${window.ngdPurges}). Nothing is lost on the server: reload to see them again.`;
+            return [msg, ...trimmed];
+        }
+        """ % HEAP_LIMIT_MB,
+        Output(ids.MEMORY, "children"), *[Output(ids.chart(c.name), "figure", allow_duplicate=True) for c in CHARTS],
+        Input(ids.WATCH, "n_intervals"), State(ids.URL, "search"), *[State(ids.chart(c.name), "figure") for c in CHARTS],
+        prevent_initial_call=True,
+    )
+
+
+def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
+    return {
+        "x": x_mode if x_mode in X_MODES else "step",
+        "smooth": float(min(0.99, max(0.0, smoothing or 0.0))),
+        "log": "log" in (options or []),
+        "superseded": "superseded" in (options or []),
+        "budget": budget_for_width(width // 2 * 2 if width else None),
+    }
 
 
 def newest_run(store: LiveStore, run_ids: list[str]) -> str:
@@ -142,42 +251,158 @@ def run_option(store: LiveStore, run_id: str, now: float) -> dict:
     return {"label": label, "value": run_id}
 
 
-def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None) -> tuple[list, dict]:
-    """Full figures when the selection or a run's segments changed, else patches of the new points."""
+def run_alerts(store: LiveStore, selected: list[str]) -> list:
+    alerts = []
+    for run_id in selected:
+        run = store.get(run_id)
+        if run is not None and run.error:
+            alerts.append(dbc.Alert([
+                html.B(f"Run '{run_id}' cannot be read right now. "),
+                html.Span(f"{run.error}. The charts keep its last good data; other runs are unaffected, and it "
+                          "recovers by itself once the file is readable again."),
+            ], color="danger", className="py-2 small"))
+    return alerts
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+
+def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
+                  zoom_events: dict | None = None) -> tuple[list, dict]:
+    """Per chart, a full figure or a Patch of new points (or no_update), and the cursor after it."""
+    view = view or view_state(None, None, None, None)
     versions = {r: store.get(r).version for r in selected}
-    if cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions:
-        return full_figures(store, selected, versions)
-    sent = cursor["sent"]
+    fresh = (cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions
+             or cursor.get("view") != view)
+    if fresh:
+        cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
+                  "charts": {c.name: None for c in CHARTS}}
     figures = []
     for chart in CHARTS:
-        new_points = []
-        for index, (run_id, key) in enumerate(trace_keys(chart, selected)):
-            view = store.view(run_id, key, start=sent[run_id].get(key, 0))
-            new_points.append((index, Points(view.step, view.value, view.wall_time)))
-            sent[run_id][key] = view.end
-        patch = build_patch(new_points)
-        figures.append(no_update if patch is None else patch)
-    return figures, {**cursor, "sent": sent}
+        state = cursor["charts"][chart.name]
+        zoom = state["zoom"] if state else None
+        if chart.name in (zoom_events or {}):
+            zoom = parse_zoom(zoom_events[chart.name], view["x"], store, selected, zoom)
+        if state is None or zoom_needs_rebuild(state, zoom) or grown_too_large(state, view):
+            figure, state = full_chart(store, chart, selected, view, zoom)
+        else:
+            figure, state = chart_patch(store, chart, selected, view, {**state, "zoom": zoom})
+        cursor["charts"][chart.name] = state
+        figures.append(figure)
+    return figures, cursor
 
 
-def full_figures(store: LiveStore, selected: list[str], versions: dict[str, int]) -> tuple[list, dict]:
-    sent: dict[str, dict[str, int]] = {r: {} for r in selected}
-    figures = []
-    for chart in CHARTS:
-        traces = []
-        for run_id, key in trace_keys(chart, selected):
-            view = store.view(run_id, key)
-            run = store.get(run_id)
-            name = run.meta.name if run is not None and run.meta is not None else run_id
-            traces.append(trace(run_id, name, key, Points(view.step, view.value, view.wall_time)))
-            sent[run_id][key] = view.end
-        figures.append(build_figure(chart, traces))
-    return figures, {"runs": selected, "versions": versions, "sent": sent, "sample": None}
+def parse_zoom(relayout: dict | None, x_mode: str, store: LiveStore, selected: list[str],
+               current: list | None) -> list | None:
+    """The x range a relayout event asks for; None for the overview (double-click)."""
+    if not relayout:
+        return current
+    if relayout.get("xaxis.autorange") or relayout.get("autosize") and "xaxis.range[0]" not in relayout:
+        return None if relayout.get("xaxis.autorange") else current
+    if "xaxis.range[0]" in relayout:
+        lo, hi = relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
+    elif "xaxis.range" in relayout:
+        lo, hi = relayout["xaxis.range"]
+    else:
+        return current
+    return [from_axis(x_mode, lo, 0.0), from_axis(x_mode, hi, 0.0)]
 
 
 def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
-    """The (run, metric) of each trace of a chart, in trace order."""
+    """The (run, metric) of each series of a chart; series i owns traces 4i..4i+3."""
     return [(run_id, key) for run_id in selected for key in chart.keys]
+
+
+def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
+    """(display name, start time, tokens per step) of a run."""
+    run = store.get(run_id)
+    meta = run.meta if run is not None else None
+    if meta is None:
+        return run_id, 0.0, None
+    start = meta.segments[0].started if meta.segments else meta.created
+    return meta.name, start, tokens_per_step(meta.config)
+
+
+def tokens_per_step(config: dict) -> int | None:
+    try:
+        return int(config["gradient_accumulation_steps"]) * int(config["batch_size"]) * int(config["block_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def full_chart(store: LiveStore, chart: Chart, selected: list[str], view: dict, zoom: list | None) -> tuple[dict, dict]:
+    traces, sent, emas, errors = [], {}, {}, {}
+    downsampled = False
+    for run_id, key in trace_keys(chart, selected):
+        name, start, tokens = run_context(store, run_id)
+        v = store.view(run_id, key)
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
+        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=view["smooth"],
+                                   x_range=tuple(zoom) if zoom else None)
+        old = None
+        if view["superseded"]:
+            s = store.superseded(run_id, key)
+            old_x = x_values(view["x"], s.step, s.wall_time, tokens, start)
+            old, _ = prepare(old_x, s.value, s.step, s.wall_time, budget=view["budget"])
+        traces += series_traces(run_id, name, key, shown, shown.step, old, view["smooth"])
+        series_id = f"{run_id}\n{key}"
+        sent[series_id] = v.end
+        emas[series_id] = [ema_state.last, ema_state.count]
+        errors[series_id] = {kind: len(xs) for kind, xs in shown.nonfinite.items()}
+        downsampled |= shown.downsampled
+    note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
+    figure = build_figure(chart, traces, view["x"], view["log"], note)
+    figure["layout"]["uirevision"] = f"{chart.name}:{view['x']}:{view['log']}"
+    return figure, {"sent": sent, "ema": emas, "errors": errors, "zoom": zoom, "downsampled": downsampled, "grown": 0}
+
+
+def chart_patch(store: LiveStore, chart: Chart, selected: list[str], view: dict, state: dict) -> tuple[object, dict]:
+    updates, grown = [], 0
+    sent, emas, errors = dict(state["sent"]), dict(state["ema"]), dict(state["errors"])
+    for i, (run_id, key) in enumerate(trace_keys(chart, selected)):
+        series_id = f"{run_id}\n{key}"
+        v = store.view(run_id, key, start=sent.get(series_id, 0))
+        sent[series_id] = v.end
+        if not len(v.step):
+            continue
+        name, start, tokens = run_context(store, run_id)
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
+        base = i * TRACES_PER_SERIES
+        custom = hover_data(v.step, v.wall_time)
+        updates.append(TraceUpdate(base, x, v.value, custom))
+        if view["smooth"] > 0:
+            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[series_id]))
+            emas[series_id] = [ema_state.last, ema_state.count]
+            updates.append(TraceUpdate(base + 1, x, smooth.astype(np.float32), custom))
+        bad = ~np.isfinite(v.value)
+        if bad.any():
+            kinds = np.where(np.isnan(v.value[bad]), "NaN", np.where(v.value[bad] > 0, "+Inf", "-Inf")).tolist()
+            counts = dict(errors[series_id])
+            for kind in kinds:
+                counts[kind] = counts.get(kind, 0) + 1
+            errors[series_id] = counts
+            label = f"{name} · " + KEY_STYLE.get(key, {"label": key})["label"]
+            updates.append(TraceUpdate(base + 2, x[bad], [ERROR_SYMBOLS[k][1] for k in kinds],
+                                       symbols=[ERROR_SYMBOLS[k][0] for k in kinds], name=error_name(label, counts)))
+        grown += len(v.step)
+    patch = build_patch(updates)
+    return (no_update if patch is None else patch), {**state, "sent": sent, "ema": emas, "errors": errors,
+                                                     "grown": state["grown"] + grown}
+
+
+def zoom_needs_rebuild(state: dict, zoom: list | None) -> bool:
+    """A new x range needs data from the server only if the chart lacks points for it."""
+    return zoom != state["zoom"] and (state["downsampled"] or state["zoom"] is not None)
+
+
+def grown_too_large(state: dict, view: dict) -> bool:
+    """True when a chart must be sampled again to keep the browser's points bounded."""
+    if state["downsampled"] or state["zoom"] is not None:
+        return state["grown"] > view["budget"] // 4
+    return any(n > DOWNSAMPLE_ABOVE for n in state["sent"].values())
+
+
+# -- key numbers and samples ----------------------------------------------------------------
 
 
 def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:

@@ -19,17 +19,22 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
 
-    def points(self, chart: str = "loss", trace: int = 0) -> int:
+    def trace(self, chart: str = "loss", run: str | None = None, key: str = "train/loss", role: str = "line") -> dict | None:
+        """One trace of a chart as the browser holds it, found by its meta (run, metric, role)."""
         return self.page.evaluate(
-            """([chart, trace]) => {
+            """([chart, run, key, role]) => {
                 const el = document.querySelector(`#chart-${chart} .js-plotly-plot`);
-                return el && el.data && el.data[trace] ? el.data[trace].x.length : -1;
-            }""", [chart, trace])
+                if (!el || !el.data) return null;
+                const t = el.data.find(t => t.meta && (run === null || t.meta.run === run) && t.meta.key === key && t.meta.role === role);
+                return t ? {x: Array.from(t.x), name: t.name, color: t.line && t.line.color, total: t.meta.total} : null;
+            }""", [chart, run, key, role])
 
-    def steps(self, chart: str = "loss", trace: int = 0) -> list[int]:
-        return self.page.evaluate(
-            """([chart, trace]) => Array.from(document.querySelector(`#chart-${chart} .js-plotly-plot`).data[trace].x)""",
-            [chart, trace])
+    def points(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> int:
+        trace = self.trace(chart, run, key)
+        return len(trace["x"]) if trace else -1
+
+    def steps(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> list[int]:
+        return self.trace(chart, run, key)["x"]
 
     def wait_until(self, condition, timeout: float = 20.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout

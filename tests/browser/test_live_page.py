@@ -83,8 +83,7 @@ def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_
         with SteadyWriter(runs_dir / "second"):
             view.wait_until(lambda: "second" in view.page.inner_text("#run-select"), timeout=10, what="the second run")
             view.page.locator("#run-select input").nth(1).check()
-            view.wait_until(lambda: view.points("loss", 3) > 0, timeout=10, what="the second run's trace")
-        names = view.page.evaluate("Array.from(document.querySelector('#chart-loss .js-plotly-plot').data).map(t => t.name)")
-        assert any(n.startswith("first") for n in names) and any(n.startswith("second") for n in names)
-        colors = view.page.evaluate("Array.from(document.querySelector('#chart-loss .js-plotly-plot').data).map(t => t.line.color)")
-        assert colors[0] == run_color("first") and colors[3] == run_color("second"), "one stable colour per run"
+            view.wait_until(lambda: view.points(run="second") > 0, timeout=10, what="the second run's trace")
+        first, second = view.trace(run="first"), view.trace(run="second")
+        assert first["name"].startswith("first") and second["name"].startswith("second")
+        assert first["color"] == run_color("first") and second["color"] == run_color("second"), "one stable colour per run"

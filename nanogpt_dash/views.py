@@ -1,0 +1,136 @@
+"""From a full-resolution series to what a chart shows: x axis, smoothing, downsampling, errors.
+
+Everything here is pure numpy over arrays and is computed on full-resolution data; downsampling
+is the last step and only decides which points are sent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tsdownsample import MinMaxLTTBDownsampler
+
+X_MODES = {"step": "step", "tokens": "tokens seen", "wall": "wall-clock time", "relative": "hours since start"}
+DOWNSAMPLE_ABOVE = 10_000
+MIN_BUDGET, MAX_BUDGET = 1_000, 4_000
+
+_downsampler = MinMaxLTTBDownsampler()
+
+
+@dataclass(frozen=True)
+class EmaState:
+    """Where a debiased EMA stands after some points: the biased accumulator and the finite count."""
+
+    last: float = 0.0
+    count: int = 0
+
+
+def budget_for_width(width_px: int | None) -> int:
+    """Points per trace for a chart this many pixels wide: about two per pixel, 1k to 4k."""
+    if not width_px:
+        return 2 * MIN_BUDGET
+    return int(min(MAX_BUDGET, max(MIN_BUDGET, 2 * width_px)))
+
+
+def ema(values: np.ndarray, weight: float, state: EmaState = EmaState()) -> tuple[np.ndarray, EmaState]:
+    """TensorBoard's debiased exponential moving average, continued from `state`.
+
+    last = weight * last + (1 - weight) * v over finite values, shown as last / (1 - weight**n).
+    Non-finite values are not averaged in; their smoothed value is NaN.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(len(values), np.nan)
+    finite = np.isfinite(values)
+    x = values[finite]
+    if not len(x):
+        return out, state
+    if weight <= 0.0:
+        out[finite] = x
+        return out, EmaState(float(x[-1]), state.count + len(x))
+    # the EMA of the new values alone, started at zero (pandas' adjust=True is exactly that, debiased)
+    fresh = pd.Series(x).ewm(alpha=1.0 - weight, adjust=True).mean().to_numpy()
+    j = np.arange(1, len(x) + 1, dtype=np.float64)
+    decay = weight ** j
+    biased = decay * state.last + (1.0 - decay) * fresh
+    out[finite] = biased / (1.0 - weight ** (state.count + j))
+    return out, EmaState(float(biased[-1]), state.count + len(x))
+
+
+def downsample(y: np.ndarray, n_out: int) -> np.ndarray:
+    """Indices of at most ~n_out points that keep the shape and every spike (MinMaxLTTB); newest always in."""
+    n = len(y)
+    if n <= n_out:
+        return np.arange(n)
+    index = _downsampler.downsample(np.ascontiguousarray(y), n_out=n_out, parallel=False)
+    index = np.asarray(index, dtype=np.int64)
+    if index[-1] != n - 1:
+        index = np.append(index, n - 1)
+    return index
+
+
+def x_values(mode: str, step: np.ndarray, wall_time: np.ndarray, tokens_per_step: int | None, start: float) -> np.ndarray:
+    """The x coordinate of each point for an x-axis mode (see X_MODES)."""
+    if mode == "tokens" and tokens_per_step:
+        return step.astype(np.float64) * tokens_per_step
+    if mode == "wall":
+        # Plotly reads epoch milliseconds as UTC: shift them so the axis shows this machine's local time
+        return (wall_time + utc_offset_s(start)) * 1000.0
+    if mode == "relative":
+        return (wall_time - start) / 3600.0
+    return step
+
+
+def from_axis(mode: str, value: float | str, start: float) -> float:
+    """Turn a Plotly axis range value back into the x units of `x_values`."""
+    if mode == "wall" and isinstance(value, str):
+        return pd.Timestamp(value).tz_localize("UTC").timestamp() * 1000.0
+    return float(value)
+
+
+def utc_offset_s(at: float) -> float:
+    local = time.localtime(at)
+    return float(local.tm_gmtoff)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What one trace sends: x, y (None for gaps), the wall times, and where values were not finite."""
+
+    x: np.ndarray
+    y: np.ndarray
+    step: np.ndarray
+    wall_time: np.ndarray
+    smooth: np.ndarray | None
+    nonfinite: dict[str, np.ndarray]
+    total: int
+    downsampled: bool
+
+
+def prepare(x: np.ndarray, value: np.ndarray, step: np.ndarray, wall_time: np.ndarray, *, budget: int, smoothing: float = 0.0,
+            x_range: tuple[float, float] | None = None, ema_state: EmaState = EmaState()) -> tuple[Shown, EmaState]:
+    """Smooth at full resolution, cut to the visible range, then downsample past DOWNSAMPLE_ABOVE points."""
+    value = np.asarray(value, dtype=np.float64)
+    smooth, state = ema(value, smoothing, ema_state) if smoothing > 0 else (None, EmaState())
+    if x_range is not None:
+        inside = (x >= x_range[0]) & (x <= x_range[1])
+        x, value, step, wall_time = x[inside], value[inside], step[inside], wall_time[inside]
+        smooth = smooth[inside] if smooth is not None else None
+    finite = np.isfinite(value)
+    nonfinite = {
+        "NaN": x[np.isnan(value)], "+Inf": x[value == math.inf], "-Inf": x[value == -math.inf],
+    }
+    total = len(x)
+    downsampled = total > DOWNSAMPLE_ABOVE
+    if downsampled:
+        # downsample the finite points; non-finite ones are drawn as markers of their own
+        keep = np.flatnonzero(finite)
+        index = keep[downsample(value[keep], budget)]
+        if smooth is not None:
+            index = np.union1d(index, keep[downsample(smooth[keep], budget)])
+        x, value, step, wall_time = x[index], value[index], step[index], wall_time[index]
+        smooth = smooth[index] if smooth is not None else None
+    return Shown(x, value, step, wall_time, smooth, nonfinite, total, downsampled), state
