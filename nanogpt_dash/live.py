@@ -7,6 +7,7 @@ be read keeps its last good data and carries an error message until it is readab
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .runs import effective_status
-from .store import Event, RunMeta, RunReader, StoreError, find_run_dirs, superseded_mask
+from .store import Event, RunMeta, RunReader, StoreError, db_path, find_run_dirs, superseded_mask
 
 POLL_INTERVAL_S = 0.05
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
@@ -116,12 +117,21 @@ class LiveRun:
     event_cursor: int = 0
     error: str | None = None
     meta_read_at: float = 0.0
+    file_id: tuple[int, int] | None = None
+    generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def version(self) -> int:
-        """Changes when earlier points may have become superseded (a new segment started)."""
-        return len(self.meta.segments) if self.meta else 0
+    def version(self) -> str:
+        """Changes when points already shown may no longer be right: a resume, or a replaced file."""
+        return f"{self.generation}.{len(self.meta.segments) if self.meta else 0}"
+
+    def reset(self) -> None:
+        """Forget everything read so far (the file was replaced or shrank); the next poll reads it anew."""
+        self.series, self.events = {}, []
+        self.cursor = self.event_cursor = 0
+        self.meta, self.meta_read_at = None, 0.0
+        self.generation += 1
 
 
 class LiveStore:
@@ -242,9 +252,11 @@ class LiveStore:
     def _tail(self, run: LiveRun, now: float) -> None:
         """Read what is new in one run; any failure marks only this run, which retries next poll."""
         try:
+            refresh = run.meta is None or now - run.meta_read_at >= META_INTERVAL_S
+            if refresh:
+                self._check_identity(run)
             if run.reader is None:
                 run.reader = RunReader(run.path)
-            refresh = run.meta is None or now - run.meta_read_at >= META_INTERVAL_S
             if refresh:
                 meta = run.reader.meta()
                 with run.lock:
@@ -284,6 +296,22 @@ class LiveStore:
             if series is None:
                 series = run.series[key] = Series(origin)
             series.extend(batch.step[rows], batch.value[rows], batch.wall_time[rows], batch.segment[rows])
+
+    @staticmethod
+    def _check_identity(run: LiveRun) -> None:
+        """A run file that was replaced (new inode) or shrank is read again from the start."""
+        try:
+            st = os.stat(db_path(run.path))
+        except OSError as e:
+            raise StoreError(f"cannot read {db_path(run.path)}: {e.strerror}") from e
+        file_id = (st.st_ino, st.st_size)
+        if run.file_id is not None and (file_id[0] != run.file_id[0] or file_id[1] < run.file_id[1]):
+            if run.reader is not None:
+                run.reader.close()
+                run.reader = None
+            with run.lock:
+                run.reset()
+        run.file_id = file_id
 
     @staticmethod
     def _fail(run: LiveRun, message: str) -> None:

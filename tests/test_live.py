@@ -1,5 +1,7 @@
+import sqlite3
 import time
 
+import numpy as np
 from dash import no_update
 
 from nanogpt_dash.live import LiveStore
@@ -86,3 +88,129 @@ def test_a_resume_rebuilds_the_figure_without_the_superseded_points(runs_dir):
     figures, cursor = chart_updates(store, ["a"], cursor)
     assert figures[0]["data"][0]["x"].tolist() == [0, 1, 2, 3]
     assert figures[0]["data"][0]["y"].tolist() == [1.0, 1.0, 0.5, 0.5]
+
+
+def replace_file(path, data: bytes) -> None:
+    """Swap a file's content the way copies and restores do: a new file moved into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def test_a_corrupted_run_file_is_an_error_state_that_heals_by_itself(runs_dir):
+    log_steps(runs_dir / "bad", range(5))
+    log_steps(runs_dir / "good", range(5))
+    store = LiveStore(runs_dir)
+    store.poll()
+    path = runs_dir / "bad" / "metrics.sqlite"
+    original = path.read_bytes()
+    replace_file(path, b"this is not a database" + original[22:])
+    store.get("bad").meta_read_at = 0
+    store.poll()  # must not raise
+    assert "not a database" in store.get("bad").error
+    assert store.get("good").error is None and store.view("good", "train/loss").step.tolist() == [0, 1, 2, 3, 4]
+
+    replace_file(path, original)
+    store.get("bad").meta_read_at = 0
+    store.poll()
+    assert store.get("bad").error is None
+    assert store.view("bad", "train/loss").step.tolist() == [0, 1, 2, 3, 4]
+    assert store.status("bad") == "finished"
+
+
+def test_a_dashboard_started_on_a_corrupt_file_recovers_when_it_is_fixed(runs_dir):
+    log_steps(runs_dir / "bad", range(3))
+    path = runs_dir / "bad" / "metrics.sqlite"
+    original = path.read_bytes()
+    path.write_bytes(b"\0" * len(original))
+    store = LiveStore(runs_dir)
+    store.poll()
+    assert store.get("bad").error
+    path.write_bytes(original)
+    store.poll()
+    assert store.get("bad").error is None and len(store.view("bad", "train/loss").step) == 3
+
+
+def test_a_truncated_run_file_is_an_error_state(runs_dir):
+    log_steps(runs_dir / "cut", range(2000))
+    path = runs_dir / "cut" / "metrics.sqlite"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+    store = LiveStore(runs_dir)
+    store.poll()
+    assert store.get("cut").error
+
+
+def test_garbage_in_the_values_column_is_reported_and_recovers_when_fixed(runs_dir):
+    run = Run(runs_dir / "junk")
+    run.log({"train/loss": 1.0}, step=0)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    with sqlite3.connect(runs_dir / "junk" / "metrics.sqlite") as conn:
+        conn.execute("INSERT INTO scalars (segment, step, wall_time, key_id, value) VALUES (1, 1, 0, 1, 'garbage')")
+    run.log({"train/loss": 0.5}, step=2)
+    run.flush()
+    store.poll()
+    assert "not a number" in store.get("junk").error
+    with sqlite3.connect(runs_dir / "junk" / "metrics.sqlite") as conn:
+        conn.execute("UPDATE scalars SET value = 0.75 WHERE value = 'garbage'")
+    store.poll()
+    assert store.get("junk").error is None
+    assert store.view("junk", "train/loss").value.tolist() == [1.0, 0.75, 0.5]
+    run.finish()
+
+
+def test_extreme_values_are_kept(runs_dir):
+    with Run(runs_dir / "x") as run:
+        for step, value in enumerate([1e30, 1e-30, -1e30, 0.0]):
+            run.log({"grad_norm": value}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    values = store.view("x", "grad_norm").value
+    assert values[0] == np.float32(1e30) and values[1] == np.float32(1e-30) and values[2] == np.float32(-1e30)
+
+
+def test_series_memory_is_about_twelve_bytes_a_point(runs_dir):
+    from nanogpt_dash.live import Series
+
+    series = Series(origin=1000.0)
+    n = 1_000_000
+    steps = np.arange(n)
+    series.extend(steps, np.ones(n), 1000.0 + steps * 0.1, np.ones(n, dtype=np.int32))
+    assert series.nbytes() / n < 12.5
+    step, value, wall, segment = series.columns(n - 3, n)
+    assert step.tolist() == [n - 3, n - 2, n - 1] and segment.tolist() == [1, 1, 1]
+    np.testing.assert_allclose(wall, 1000.0 + step * 0.1, atol=0.01)
+
+
+def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
+    from nanogpt_dash.ui.figures import SUPERSEDED
+    from nanogpt_dash.ui.live_page import view_state
+
+    log_steps(runs_dir / "r", range(10), value=1.0)
+    log_steps(runs_dir / "r", range(6, 12), resume_step=6, value=2.0)
+    store = LiveStore(runs_dir)
+    store.poll()
+    hidden, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, [], None))
+    shown, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, ["superseded"], None))
+    assert len(hidden[0]["data"][SUPERSEDED]["x"]) == 0
+    assert shown[0]["data"][SUPERSEDED]["x"].tolist() == [6, 7, 8, 9]
+    assert shown[0]["data"][0]["x"].tolist() == list(range(12)), "the live curve is the same either way"
+
+
+def test_every_x_axis_mode_builds_a_chart(runs_dir):
+    from nanogpt_dash.ui.live_page import view_state
+    from nanogpt_dash.views import X_MODES
+
+    with Run(runs_dir / "r", config={"gradient_accumulation_steps": 2, "batch_size": 4, "block_size": 8}) as run:
+        for step in range(5):
+            run.log({"train/loss": 1.0}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    xs = {}
+    for mode in X_MODES:
+        figures, _ = chart_updates(store, ["r"], None, view_state(mode, 0.0, [], None))
+        xs[mode] = figures[0]["data"][0]["x"]
+        assert figures[0]["layout"]["xaxis"]["type"] == ("date" if mode == "wall" else "linear")
+    assert xs["tokens"].tolist() == [0, 64, 128, 192, 256]
+    assert xs["relative"][0] >= 0 and all(np.diff(xs["wall"]) >= 0)

@@ -29,6 +29,7 @@ from .figures import (CHARTS, ERROR_SYMBOLS, KEY_STYLE, TRACES_PER_SERIES, Chart
 DEFAULT_RATE_HZ = 5
 MAX_RATE_HZ = 10
 HEAP_LIMIT_MB = 512
+PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
 PACE_TIMEOUT_MS = 3000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
 STATUS_COLORS = {
@@ -192,7 +193,9 @@ def register(app: Dash, store: LiveStore) -> None:
             const mem = performance.memory;
             const param = new URLSearchParams(search || "").get("heap_limit_mb");
             const limitMb = param ? parseFloat(param) : %d;
-            if (!mem || mem.usedJSHeapSize < limitMb * 1048576) { return [nc, ...figures.map(() => nc)]; }
+            const calm = window.ngdLastPurge && Date.now() - window.ngdLastPurge < %d;
+            if (!mem || calm || mem.usedJSHeapSize < limitMb * 1048576) { return [nc, ...figures.map(() => nc)]; }
+            window.ngdLastPurge = Date.now();
             let dropped = 0;
             const trimmed = figures.map(fig => {
                 if (!fig || !fig.data) { return nc; }
@@ -214,7 +217,7 @@ def register(app: Dash, store: LiveStore) -> None:
                         `from the charts (purge ${window.ngdPurges}). Nothing is lost on the server: reload to see them again.`;
             return [msg, ...trimmed];
         }
-        """ % HEAP_LIMIT_MB,
+        """ % (HEAP_LIMIT_MB, PURGE_COOLDOWN_MS),
         Output(ids.MEMORY, "children"), *[Output(ids.chart(c.name), "figure", allow_duplicate=True) for c in CHARTS],
         Input(ids.WATCH, "n_intervals"), State(ids.URL, "search"), *[State(ids.chart(c.name), "figure") for c in CHARTS],
         prevent_initial_call=True,

@@ -26,7 +26,7 @@ class Page:
                 const el = document.querySelector(`#chart-${chart} .js-plotly-plot`);
                 if (!el || !el.data) return null;
                 const t = el.data.find(t => t.meta && (run === null || t.meta.run === run) && t.meta.key === key && t.meta.role === role);
-                return t ? {x: Array.from(t.x), name: t.name, color: t.line && t.line.color, total: t.meta.total} : null;
+                return t ? {x: Array.from(t.x), y: Array.from(t.y), name: t.name, color: t.line && t.line.color, total: t.meta.total} : null;
             }""", [chart, run, key, role])
 
     def points(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> int:
@@ -35,6 +35,11 @@ class Page:
 
     def steps(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> list[int]:
         return self.trace(chart, run, key)["x"]
+
+    def relayout(self, chart: str, update: dict) -> None:
+        """What a zoom, pan or double-click does: a Plotly relayout on the chart."""
+        self.page.evaluate("([chart, update]) => Plotly.relayout(document.querySelector(`#chart-${chart} .js-plotly-plot`), update)",
+                           [chart, update])
 
     def wait_until(self, condition, timeout: float = 20.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,78 @@
+"""A million points per metric in real Chromium: downsampled overview, spikes kept, zoom to full resolution,
+and the browser-memory purge."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nanogpt_dash.store import RunWriter, ScalarRow
+
+from browsing import SteadyWriter
+from helpers import free_port, start_server, stop_process
+
+N = 1_000_000
+SPIKE_STEP, SPIKE = 777_777, 50.0
+
+
+@pytest.fixture(scope="module")
+def million(tmp_path_factory):
+    """A finished run with 1,000,000 points of each of the four charted metrics, one spike and one NaN."""
+    runs_dir = tmp_path_factory.mktemp("scale") / "runs"
+    writer = RunWriter(runs_dir / "million")
+    writer.begin_segment(run_id="million", name="million", start_step=0, config={"max_iters": N}, model_args={},
+                         host="test", pid=0)
+    loss = (2.0 + np.random.default_rng(0).normal(0, 0.05, N)).tolist()
+    loss[SPIKE_STEP] = SPIKE
+    loss[123_456] = math.nan
+    start = 1_700_000_000.0
+    for chunk in range(0, N, 100_000):
+        rows = []
+        for i in range(chunk, chunk + 100_000):
+            t = start + i * 0.1
+            rows += (ScalarRow(i, t, "train/loss", loss[i]), ScalarRow(i, t, "lr", 1e-3),
+                     ScalarRow(i, t, "grad_norm", 1.0), ScalarRow(i, t, "tokens_per_sec", 1e4))
+        writer.write(rows, [])
+    writer.set_status("finished")
+    writer.close()
+    port = free_port()
+    server = start_server(runs_dir, port)
+    yield port
+    stop_process(server)
+
+
+def test_a_million_points_load_downsampled_with_the_spike_and_zoom_to_full_resolution(million, open_page):
+    view = open_page()
+    view.page.goto(f"http://127.0.0.1:{million}/?run=million", timeout=60_000)
+    view.wait_until(lambda: (view.trace() or {}).get("total") == N, timeout=60, what="the overview")
+    overview = view.trace()
+    assert len(overview["x"]) <= 4001, "downsampled to the chart's pixel budget"
+    assert max(y for y in overview["y"] if y is not None) == SPIKE, "the one-sample spike survives"
+    assert overview["x"][-1] == N - 1, "the newest point is always included"
+    errors = view.trace(role="errors")
+    assert errors["x"] == [123_456] and "1 NaN" in errors["name"]
+
+    view.relayout("loss", {"xaxis.range": [500_000, 502_000]})
+    view.wait_until(lambda: view.trace()["x"][:1] == [500_000], timeout=30, what="the zoomed range")
+    assert view.trace()["x"] == list(range(500_000, 502_001)), "every point of the visible range"
+
+    view.relayout("loss", {"xaxis.autorange": True})
+    view.wait_until(lambda: len(view.trace()["x"]) <= 4001 and view.trace()["x"][0] == 0, timeout=30,
+                    what="the overview after a double-click")
+    assert view.errors == []
+
+
+def test_past_the_heap_limit_the_oldest_points_are_purged_and_the_newest_stay(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "purge", interval=0.02) as writer:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=purge")
+        view.wait_until(lambda: view.points() > 50, what="points before the purge")
+        view.page.goto(f"http://127.0.0.1:{port}/?run=purge&heap_limit_mb=1")
+        view.wait_until(lambda: "dropped the oldest" in view.page.inner_text("#memory"), timeout=20, what="the purge notice")
+        view.wait_until(lambda: view.points() > 0, what="points after the purge")
+        kept = view.trace()["x"]
+        assert kept[0] > 0, "the oldest points were dropped"
+        newest = writer.step
+    assert newest - kept[-1] < 100, "the chart still shows the newest data"
+    assert view.errors == []
