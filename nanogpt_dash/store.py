@@ -191,9 +191,10 @@ class RunWriter:
         model_args: dict[str, Any],
         host: str,
         pid: int,
+        started: float | None = None,
     ) -> int:
         """Start a new process lifetime; earlier points at step >= start_step become superseded."""
-        now = time.time()
+        now = time.time() if started is None else started
         with self._conn:
             self._put_meta_once("schema_version", SCHEMA_VERSION)
             self._put_meta_once("run_id", run_id)

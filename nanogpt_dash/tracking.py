@@ -62,6 +62,7 @@ class Run:
         self.run_id = self.out_dir.resolve().name
         self.name = name
         self.status = "running"
+        self.started = time.time()  # before any log() stamps a point, so relative times start at >= 0
         self.warned: set[str] = set()
         self._config = _plain(dict(config or {}))
         self._model_args = _plain(dict(model_args or {}))
@@ -202,7 +203,7 @@ class Run:
             writer = RunWriter(self.out_dir)
             writer.begin_segment(
                 run_id=self.run_id, name=self.name, start_step=self._start_step, config=self._config,
-                model_args=self._model_args, host=socket.gethostname(), pid=os.getpid(),
+                model_args=self._model_args, host=socket.gethostname(), pid=os.getpid(), started=self.started,
             )
         except Exception as e:
             self._next_open_attempt = time.monotonic() + REOPEN_INTERVAL_S
