@@ -8,8 +8,8 @@ the step axis, the default, reads as a real day). A real server process (`python
 serve`) serves the run to real headless Chromium at `/?run=<id>`, at the page's default 5 updates/s.
 
 Every simulated hour (`--sample-every`) it records: points written, the server's RSS (psutil on
-the pid that /health reports), the page's `performance.memory.usedJSHeapSize`, the RSS of the
-Chromium processes, how many points the loss chart holds (`data[0].x.length`) and how far the
+the pid that /health reports), the page's `performance.memory.usedJSHeapSize`, the memory (PSS) of
+the Chromium processes, how many points the loss chart holds (`data[0].x.length`) and how far the
 chart's newest point is behind the newest logged step.
 
 What compression changes: the server sees `speedup` times as many new points per tick, so the
@@ -109,13 +109,13 @@ def drain(stream, tail: collections.deque) -> None:
         tail.append(line.rstrip())
 
 
-def chromium_rss_mb() -> float:
-    """RSS summed over the Chromium processes started under this one (shared pages counted more than once)."""
+def chromium_pss_mb() -> float:
+    """Memory of the Chromium processes started under this one: PSS, so shared pages are counted once in all."""
     total = 0
     for child in psutil.Process().children(recursive=True):
         try:
             if "chrom" in child.name().lower():
-                total += child.memory_info().rss
+                total += child.memory_full_info().pss
         except psutil.Error:
             continue
     return total / 2**20
@@ -129,13 +129,13 @@ def take_sample(page, server: psutil.Process, writer: Writer, began: float) -> S
         sim_h=writer.sim_seconds() / 3600, real_s=time.monotonic() - began, written=steps * len(METRICS),
         server_mb=server.memory_info().rss / 2**20,
         heap_mb=state["heap"] / 2**20 if state["heap"] is not None else None,
-        browser_mb=chromium_rss_mb(), chart_points=state["points"], lag_s=lag, connection=state["connection"],
+        browser_mb=chromium_pss_mb(), chart_points=state["points"], lag_s=lag, connection=state["connection"],
     )
 
 
 def table(samples: list[Sample]) -> str:
     header = (f"| {'sim h':>6} | {'real s':>6} | {'points written':>14} | {'server RSS MB':>13} | {'JS heap MB':>10} "
-              f"| {'Chromium RSS MB':>15} | {'loss chart pts':>14} | {'chart lag (sim s)':>17} | {'badge':<14} |")
+              f"| {'Chromium PSS MB':>15} | {'loss chart pts':>14} | {'chart lag (sim s)':>17} | {'badge':<14} |")
     lines = [header, "|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|"]
     for s in samples:
         heap = f"{s.heap_mb:10.1f}" if s.heap_mb is not None else f"{'-':>10}"
@@ -210,7 +210,7 @@ def main() -> None:
                     time.sleep(0.25)
                     if writer.sim_seconds() / 3600 >= next_h - 1e-9:
                         samples.append(take_sample(page, server, writer, began))
-                        next_h += sample_every
+                        next_h = (math.floor(samples[-1].sim_h / sample_every + 1e-9) + 1) * sample_every
                 writer.stop.set()
                 writer.join(10)
                 time.sleep(2.0)  # let the last points reach the chart

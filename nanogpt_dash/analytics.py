@@ -39,9 +39,9 @@ def progress(store: LiveStore, run_id: str, now: float | None = None) -> Progres
     now = time.time() if now is None else now
     run = store.get(run_id)
     status = store.status(run_id, now)
-    loss = store.view(run_id, "train/loss")
-    val = store.view(run_id, "val/loss")
-    tokens = store.view(run_id, "tokens_per_sec")
+    loss = store.view(run_id, "train/loss", last=SPEED_WINDOW)
+    val = store.view(run_id, "val/loss")  # one point per eval: small
+    tokens = store.view(run_id, "tokens_per_sec", last=SPEED_WINDOW)
     step = int(loss.step[-1]) if loss is not None and len(loss.step) else None
     train_loss = float(loss.value[-1]) if step is not None else None
     finite_val = val.value[np.isfinite(val.value)] if val is not None else np.empty(0)

@@ -169,8 +169,9 @@ class LiveStore:
         with run.lock:
             return sorted(run.series)
 
-    def view(self, run_id: str, key: str, start: int = 0, show_superseded: bool = False) -> SeriesView | None:
-        """Points of `key` from file position `start` on; superseded ones hidden unless asked."""
+    def view(self, run_id: str, key: str, start: int = 0, show_superseded: bool = False,
+             last: int | None = None) -> SeriesView | None:
+        """Points of `key` from file position `start` on (or only the `last` n); superseded ones hidden unless asked."""
         run = self.get(run_id)
         if run is None:
             return None
@@ -179,6 +180,8 @@ class LiveStore:
             if series is None:
                 return SeriesView(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0), start)
             end = series.size
+            if last is not None:
+                start = max(start, end - last)
             step, value, wall_time, segment = series.columns(start, end)
             segments = run.meta.segments if run.meta is not None else ()
         if not show_superseded and len(segments) > 1:

@@ -87,9 +87,10 @@ def layout() -> html.Div:
         navbar,
         dbc.Container([
             dbc.Row([
-                dbc.Col([runs_card, view_card, sample_card], xs=12, lg=3),
+                # on a phone the numbers and charts come first, the controls below them
+                dbc.Col([runs_card, view_card, sample_card], xs=12, lg=3, className="order-2 order-lg-1"),
                 dbc.Col([html.Div(id=ids.ALERTS), html.Div(id=ids.MEMORY), html.Div(id=ids.KPIS, className="mb-2"),
-                         dbc.Row(charts)], xs=12, lg=9),
+                         dbc.Row(charts)], xs=12, lg=9, className="order-1 order-lg-2"),
             ]),
         ], fluid=True),
     ])
