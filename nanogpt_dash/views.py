@@ -84,7 +84,7 @@ def x_values(mode: str, step: np.ndarray, wall_time: np.ndarray, tokens_per_step
     return step
 
 
-def from_axis(mode: str, value: float | str, start: float) -> float:
+def from_axis(mode: str, value: float | str) -> float:
     """Turn a Plotly axis range value back into the x units of `x_values`."""
     if mode == "wall" and isinstance(value, str):
         return pd.Timestamp(value).tz_localize("UTC").timestamp() * 1000.0

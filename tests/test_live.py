@@ -214,3 +214,14 @@ def test_every_x_axis_mode_builds_a_chart(runs_dir):
         assert figures[0]["layout"]["xaxis"]["type"] == ("date" if mode == "wall" else "linear")
     assert xs["tokens"].tolist() == [0, 64, 128, 192, 256]
     assert xs["relative"][0] >= 0 and all(np.diff(xs["wall"]) >= 0)
+
+
+def test_zoom_events_are_read_from_plotly_relayout_data():
+    from nanogpt_dash.ui.live_page import parse_zoom
+
+    assert parse_zoom({"xaxis.range[0]": 10, "xaxis.range[1]": 20}, "step", None) == [10.0, 20.0]
+    assert parse_zoom({"xaxis.range": [1, 2]}, "step", None) == [1.0, 2.0]
+    assert parse_zoom({"xaxis.autorange": True}, "step", [1, 2]) is None
+    assert parse_zoom({"autosize": True}, "step", [1, 2]) == [1, 2]
+    wall = parse_zoom({"xaxis.range[0]": "2026-01-01 00:00:00", "xaxis.range[1]": "2026-01-01 01:00:00"}, "wall", None)
+    assert wall[1] - wall[0] == 3_600_000.0

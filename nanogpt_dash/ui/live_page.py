@@ -231,7 +231,7 @@ def view_state(x_mode: str | None, smoothing: float | None, options: list | None
         "smooth": float(min(0.99, max(0.0, smoothing or 0.0))),
         "log": "log" in (options or []),
         "superseded": "superseded" in (options or []),
-        "budget": budget_for_width(width // 2 * 2 if width else None),
+        "budget": budget_for_width(width),
     }
 
 
@@ -286,7 +286,7 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
         state = cursor["charts"][chart.name]
         zoom = state["zoom"] if state else None
         if chart.name in (zoom_events or {}):
-            zoom = parse_zoom(zoom_events[chart.name], view["x"], store, selected, zoom)
+            zoom = parse_zoom(zoom_events[chart.name], view["x"], zoom)
         if state is None or zoom_needs_rebuild(state, zoom) or grown_too_large(state, view):
             figure, state = full_chart(store, chart, selected, view, zoom)
         else:
@@ -296,20 +296,19 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     return figures, cursor
 
 
-def parse_zoom(relayout: dict | None, x_mode: str, store: LiveStore, selected: list[str],
-               current: list | None) -> list | None:
+def parse_zoom(relayout: dict | None, x_mode: str, current: list | None) -> list | None:
     """The x range a relayout event asks for; None for the overview (double-click)."""
     if not relayout:
         return current
-    if relayout.get("xaxis.autorange") or relayout.get("autosize") and "xaxis.range[0]" not in relayout:
-        return None if relayout.get("xaxis.autorange") else current
+    if relayout.get("xaxis.autorange"):
+        return None
     if "xaxis.range[0]" in relayout:
         lo, hi = relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
     elif "xaxis.range" in relayout:
         lo, hi = relayout["xaxis.range"]
     else:
-        return current
-    return [from_axis(x_mode, lo, 0.0), from_axis(x_mode, hi, 0.0)]
+        return current  # autosize, y-only zoom, legend clicks: the x range is unchanged
+    return [from_axis(x_mode, lo), from_axis(x_mode, hi)]
 
 
 def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
