@@ -53,6 +53,7 @@ LOG_EVERY_S = 0.1  # the synthetic runs log 10 times a second
 WRITE_BATCH_STEPS = 50_000
 CONFIG = {"batch_size": 12, "block_size": 1024, "gradient_accumulation_steps": 40}
 GOAL_MS, GOAL_BYTES = 50.0, 10_000
+TICK_HZ = 5  # the page's default update rate
 
 
 # -- synthetic runs -------------------------------------------------------------------------
@@ -229,6 +230,22 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def steady_state(rows: list[Row], runs: int, budget: int) -> str:
+    """What a live page costs on average: mostly small patches, and a full rebuild every so many ticks."""
+    patch, rebuild = rows[1], rows[3]
+    if not patch.callback_ms or not rebuild.callback_ms:
+        return ""
+    per_tick = LOG_EVERY_S ** -1 / TICK_HZ  # new points per series per tick
+    every = int(budget // 4 // (runs * per_tick)) + 1  # grown_too_large: more than budget/4 new points in a chart
+    ms = (np.median(rebuild.callback_ms) + (every - 1) * np.median(patch.callback_ms)) / every
+    size = (np.median(rebuild.chart_bytes) + (every - 1) * np.median(patch.chart_bytes)) / every
+    return (f"\nsteady state, every run logging {1 / LOG_EVERY_S:.0f} times/s, page at {TICK_HZ} updates/s: "
+            f"{per_tick:.0f} new points per series per tick, all 4 charts rebuilt every {every} ticks "
+            f"({every / TICK_HZ:.1f} s);\non average {ms:.0f} ms of chart callback per tick "
+            f"({ms * TICK_HZ / 10:.1f}% of one core) and {size / 1000:,.0f} KB per tick ({size * TICK_HZ / 1e6:.2f} MB/s) "
+            "(patch row measured with 1 point per series)")
+
+
 def mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
 
@@ -275,6 +292,7 @@ def main() -> None:
     print(f"chart width {args.width} px → {budget:,} points per trace; ms are chart_updates() alone, "
           f"bytes the Dash response (no_update left out)\n")
     print(table(rows))
+    print(steady_state(rows, args.runs, budget))
     print(f"\nrequirement/goal: an incremental update (1 or 10 new points) ≤ {GOAL_MS:.0f} ms and ≤ {GOAL_BYTES / 1000:.0f} KB "
           "(charts + cursor);")
     print("the cursor goes both ways: the browser sends it back as State with every request.")

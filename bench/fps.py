@@ -220,19 +220,28 @@ def deadline(seconds: float, cleanup: Callable[[], None]) -> Iterator[None]:
         timer.cancel()
 
 
-def row(r: Result) -> str:
+def row(r: Result) -> list[str]:
     iv = r.intervals_ms
-    cells = [f"{r.name:<46}", f"{len(iv):>6}"]
+    cells = [r.name, str(len(iv))]
     if len(iv):
-        cells += [f"{1000 / np.median(iv):6.1f}", f"{1000 / np.percentile(iv, 95):5.1f}",
-                  f"{len(iv) / r.seconds:6.1f}", f"{100 * np.mean(iv > SLOW_FRAME_MS):6.1f}%", f"{iv.max():7.0f}"]
+        cells += [f"{1000 / np.median(iv):.1f}", f"{1000 / np.percentile(iv, 95):.1f}", f"{len(iv) / r.seconds:.1f}",
+                  f"{100 * np.mean(iv > SLOW_FRAME_MS):.1f}%", f"{iv.max():.0f}"]
     else:
-        cells += [f"{'-':>6}", f"{'-':>5}", f"{'-':>6}", f"{'-':>7}", f"{'-':>7}"]
-    cells.append(f"{r.redraws / r.seconds:9.1f}" if r.redraws is not None else f"{'-':>9}")
-    cells.append(f"{len(r.long_tasks):>4} / {sum(r.long_tasks):5.0f}" if r.long_tasks is not None else f"{'-':>12}")
-    cells += [f"{r.browser_cpu:6.0f}", f"{r.server_cpu:6.0f}" if r.server_cpu is not None else f"{'-':>6}",
-              f"{r.machine_cpu:6.0f}"]
-    return "| " + " | ".join(cells) + " |"
+        cells += ["-"] * 5
+    cells.append(f"{r.redraws / r.seconds:.1f}" if r.redraws is not None else "-")
+    cells.append(f"{len(r.long_tasks)} / {sum(r.long_tasks):.0f}" if r.long_tasks is not None else "-")
+    cells += [f"{r.browser_cpu:.0f}", f"{r.server_cpu:.0f}" if r.server_cpu is not None else "-", f"{r.machine_cpu:.0f}"]
+    return cells
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: the first column left-aligned, the numbers right-aligned."""
+    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(r, widths))) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -288,7 +297,7 @@ def main() -> None:
                           PacedWriter(run, args.steps_per_sec, args.big_points)):
                         time.sleep(1.5)  # the server sees the new segment before the page loads
                         context, page = open_dashboard(browser, port, "big", args.rate)
-                        name = f"live, {args.big_points // 1000}k pts/metric (downsampled)"
+                        name = f"live: {args.rate} Hz, writer {args.steps_per_sec:g} steps/s, {args.big_points // 1000}k-point history"
                         results.append(measure(name, page, args.seconds, server_proc))
                         context.close()
                     browser.close()
@@ -298,18 +307,15 @@ def main() -> None:
 
     print(f"\nframes in headless Chromium (--disable-gpu), {args.seconds:g} s per dashboard row, viewport 1440x900; "
           f"{args.big_points:,}-point history written in {history_s:.1f} s\n")
-    header = (f"| {'page':<46} | {'frames':>6} | {'median fps':>6} | {'p5 fps':>5} | {'mean fps':>6} "
-              f"| {'> 33 ms':>7} | {'worst ms':>7} | {'redraws/s':>9} | {'long tasks n/ms':>12} "
-              f"| {'browser CPU %':>6} | {'server CPU %':>6} | {'machine CPU %':>6} |")
-    print(header)
-    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
-    for r in results:
-        print(row(r))
+    header = ["page", "frames", "median fps", "p5 fps", "mean fps", "> 33 ms", "worst ms", "redraws/s",
+              "long tasks n / ms", "browser CPU %", "server CPU %", "machine CPU %"]
+    print(table(header, [row(r) for r in results]))
     print(f"\ngoal: median >= 55 fps with the charts updating at 10 Hz. p5 fps is 1000 / (95th percentile frame "
           f"interval); redraws/s counts chart redraws over all four charts (10 Hz x 4 = 40 at most).")
     print("Headless Chromium paces frames with a 60 Hz software timer (see the blank-page row): 60 fps is the cap, "
-          "and a slow frame is main-thread time. CPU %: 100 = one core; this machine has "
-          f"{psutil.cpu_count()} cores.")
+          "and a slow frame is main-thread time.")
+    print(f"CPU %: 100 = one core for the browser (all its processes) and the server; machine = all "
+          f"{psutil.cpu_count()} cores, everything running on it.")
 
 
 if __name__ == "__main__":

@@ -225,3 +225,24 @@ def test_zoom_events_are_read_from_plotly_relayout_data():
     assert parse_zoom({"autosize": True}, "step", [1, 2]) == [1, 2]
     wall = parse_zoom({"xaxis.range[0]": "2026-01-01 00:00:00", "xaxis.range[1]": "2026-01-01 01:00:00"}, "wall", None)
     assert wall[1] - wall[0] == 3_600_000.0
+
+
+def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
+    from nanogpt_dash.ui.live_page import view_state
+
+    run = Run(runs_dir / "big")
+    for step in range(12_000):
+        run.log({"train/loss": float(step % 7)}, step=step)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    view = view_state("step", 0.0, [], 600)
+    overview, cursor = chart_updates(store, ["big"], None, view, {"loss": {"autosize": True}})
+    assert len(overview[0]["data"][0]["x"]) <= 1201, "about two points per pixel"
+    zoom = {"loss": {"xaxis.range[0]": 5000, "xaxis.range[1]": 5100}}
+    chart_updates(store, ["big"], cursor, view, zoom)  # this answer never reaches the browser
+    figures, cursor = chart_updates(store, ["big"], cursor, view, zoom)  # a plain tick, same relayoutData
+    assert figures[0]["data"][0]["x"].tolist() == list(range(5000, 5101))
+    figures, _ = chart_updates(store, ["big"], cursor, view, zoom)
+    assert not isinstance(figures[0], dict), "an applied zoom is not rebuilt again"
+    run.finish()

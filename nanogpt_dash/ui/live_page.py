@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 from plotly.io.json import to_json_plotly
 
 from ..analytics import Progress, format_duration, progress
@@ -30,7 +30,7 @@ DEFAULT_RATE_HZ = 5
 MAX_RATE_HZ = 10
 HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
-PACE_TIMEOUT_MS = 3000  # ask again anyway after this long without an answer (e.g. while reconnecting)
+PACE_TIMEOUT_MS = 5000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
 STATUS_COLORS = {
     "running": "success", "finished": "secondary", "crashed": "danger", "interrupted": "warning",
@@ -127,9 +127,8 @@ def register(app: Dash, store: LiveStore) -> None:
         *relayout_data, cursor = rest
         selected = [r for r in (selected or []) if store.get(r)]
         view = view_state(x_mode, smoothing, options, width)
-        zoom_events = {c.name: relayout_data[i] for i, c in enumerate(CHARTS)
-                       if ids.chart(c.name) + ".relayoutData" in ctx.triggered_prop_ids}
-        figures, cursor = chart_updates(store, selected, cursor, view, zoom_events)
+        relayouts = {c.name: relayout_data[i] for i, c in enumerate(CHARTS)}
+        figures, cursor = chart_updates(store, selected, cursor, view, relayouts)
         focus = cursor["runs"][0] if cursor["runs"] else None
         kpis = kpi_cards(store, focus) if focus else html.Div("Select a run to see its numbers.", className="text-muted")
         sample = latest_sample(store, focus, cursor)
@@ -272,21 +271,31 @@ def run_alerts(store: LiveStore, selected: list[str]) -> list:
 
 
 def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
-                  zoom_events: dict | None = None) -> tuple[list, dict]:
-    """Per chart, a full figure or a Patch of new points (or no_update), and the cursor after it."""
+                  relayouts: dict | None = None) -> tuple[list, dict]:
+    """Per chart, a full figure or a Patch of new points (or no_update), and the cursor after it.
+
+    `relayouts` holds each chart's current relayoutData. A zoom is applied when it differs from
+    the one the cursor has seen, not when it triggered the call: the answer to the triggering
+    request may have been dropped, and the next request must still apply it.
+    """
     view = view or view_state(None, None, None, None)
+    relayouts = relayouts or {}
     versions = {r: store.get(r).version for r in selected}
     fresh = (cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions
              or cursor.get("view") != view)
     if fresh:
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
-                  "charts": {c.name: None for c in CHARTS}}
+                  "charts": {c.name: None for c in CHARTS}, "relayouts": dict(relayouts)}
+    else:  # a new cursor: the one that came in stays as the browser has it
+        cursor = {**cursor, "charts": dict(cursor["charts"]), "relayouts": dict(cursor["relayouts"])}
     figures = []
     for chart in CHARTS:
         state = cursor["charts"][chart.name]
         zoom = state["zoom"] if state else None
-        if chart.name in (zoom_events or {}):
-            zoom = parse_zoom(zoom_events[chart.name], view["x"], zoom)
+        seen = cursor["relayouts"].get(chart.name)
+        if relayouts.get(chart.name) != seen:
+            zoom = parse_zoom(relayouts.get(chart.name), view["x"], zoom)
+            cursor["relayouts"][chart.name] = relayouts.get(chart.name)
         if state is None or zoom_needs_rebuild(state, zoom) or grown_too_large(state, view):
             figure, state = full_chart(store, chart, selected, view, zoom)
         else:

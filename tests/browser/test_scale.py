@@ -70,9 +70,11 @@ def test_past_the_heap_limit_the_oldest_points_are_purged_and_the_newest_stay(ru
         view.wait_until(lambda: view.points() > 50, what="points before the purge")
         view.page.goto(f"http://127.0.0.1:{port}/?run=purge&heap_limit_mb=1")
         view.wait_until(lambda: "dropped the oldest" in view.page.inner_text("#memory"), timeout=20, what="the purge notice")
-        view.wait_until(lambda: view.points() > 0, what="points after the purge")
+        # a full redraw (the first width measurement, say) may bring the points back; the next purge
+        # comes after a 10 s cool-down
+        view.wait_until(lambda: (view.trace() or {"x": [0]})["x"][:1] not in ([], [0]), timeout=30,
+                        what="a chart without its oldest points")
         kept = view.trace()["x"]
-        assert kept[0] > 0, "the oldest points were dropped"
         newest = writer.step
     assert newest - kept[-1] < 100, "the chart still shows the newest data"
     assert view.errors == []
