@@ -80,15 +80,18 @@ class Series:
         def gather(chunks: list[np.ndarray]) -> np.ndarray:
             if end <= start:
                 return np.empty(0, chunks[0].dtype if chunks else np.float32)
-            joined = np.concatenate(chunks[first:last]) if last - first > 1 else chunks[first]
-            return joined[start - first * CHUNK:end - first * CHUNK].copy()
+            pieces = [chunks[i][max(start - i * CHUNK, 0):min(end - i * CHUNK, CHUNK)] for i in range(first, last)]
+            return pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
 
         step = gather(self._steps).astype(np.int64, copy=False)
         value = gather(self._values)
         wall_time = gather(self._times).astype(np.float64) + self.origin
-        positions = np.arange(start, max(start, end))
-        index = np.searchsorted(self.segment_starts, positions, side="right") - 1
-        segment = np.asarray(self.segment_ids, dtype=np.int32)[index] if len(positions) else np.empty(0, np.int32)
+        count = max(0, end - start)
+        if len(self.segment_ids) <= 1:
+            segment = np.full(count, self.segment_ids[0] if self.segment_ids else 0, np.int32)
+        else:
+            index = np.searchsorted(self.segment_starts, np.arange(start, start + count), side="right") - 1
+            segment = np.asarray(self.segment_ids, dtype=np.int32)[index]
         return step, value, wall_time, segment
 
     def nbytes(self) -> int:

@@ -17,6 +17,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 X_MODES = {"step": "step", "tokens": "tokens seen", "wall": "wall-clock time", "relative": "hours since start"}
 DOWNSAMPLE_ABOVE = 10_000
 MIN_BUDGET, MAX_BUDGET = 1_000, 4_000
+SHORT_TAIL = 16
 
 _downsampler = MinMaxLTTBDownsampler()
 
@@ -45,18 +46,30 @@ def ema(values: np.ndarray, weight: float, state: EmaState = EmaState()) -> tupl
     values = np.asarray(values, dtype=np.float64)
     out = np.full(len(values), np.nan)
     finite = np.isfinite(values)
-    x = values[finite]
+    x = values[finite].copy()
     if not len(x):
         return out, state
     if weight <= 0.0:
         out[finite] = x
         return out, EmaState(float(x[-1]), state.count + len(x))
+    if len(x) <= SHORT_TAIL:  # a live update of a few points: plain arithmetic beats pandas' overhead
+        last, count = state.last, state.count
+        for i, v in enumerate(x):
+            last = weight * last + (1.0 - weight) * v
+            count += 1
+            x[i] = last / (1.0 - weight ** count)
+        out[finite] = x
+        return out, EmaState(last, count)
     # the EMA of the new values alone, started at zero (pandas' adjust=True is exactly that, debiased)
     fresh = pd.Series(x).ewm(alpha=1.0 - weight, adjust=True).mean().to_numpy()
+    log_w = math.log(weight)
+    if state.count == 0:
+        out[finite] = fresh
+        return out, EmaState(float(fresh[-1] * -math.expm1(len(x) * log_w)), len(x))
     j = np.arange(1, len(x) + 1, dtype=np.float64)
-    decay = weight ** j
+    decay = np.exp(j * log_w)
     biased = decay * state.last + (1.0 - decay) * fresh
-    out[finite] = biased / (1.0 - weight ** (state.count + j))
+    out[finite] = biased / -np.expm1((state.count + j) * log_w)
     return out, EmaState(float(biased[-1]), state.count + len(x))
 
 
@@ -104,7 +117,8 @@ class Shown:
     y: np.ndarray
     step: np.ndarray
     wall_time: np.ndarray
-    smooth: np.ndarray | None
+    smooth: np.ndarray | None  # the smoothed line, downsampled on its own
+    smooth_x: np.ndarray | None
     nonfinite: dict[str, np.ndarray]
     total: int
     downsampled: bool
@@ -125,12 +139,13 @@ def prepare(x: np.ndarray, value: np.ndarray, step: np.ndarray, wall_time: np.nd
     }
     total = len(x)
     downsampled = total > DOWNSAMPLE_ABOVE
+    smooth_x = x if smooth is not None else None
     if downsampled:
         # downsample the finite points; non-finite ones are drawn as markers of their own
         keep = np.flatnonzero(finite)
-        index = keep[downsample(value[keep], budget)]
         if smooth is not None:
-            index = np.union1d(index, keep[downsample(smooth[keep], budget)])
+            smooth_index = keep[downsample(smooth[keep], budget)]
+            smooth_x, smooth = x[smooth_index], smooth[smooth_index]
+        index = keep[downsample(value[keep], budget)]
         x, value, step, wall_time = x[index], value[index], step[index], wall_time[index]
-        smooth = smooth[index] if smooth is not None else None
-    return Shown(x, value, step, wall_time, smooth, nonfinite, total, downsampled), state
+    return Shown(x, value, step, wall_time, smooth, smooth_x, nonfinite, total, downsampled), state

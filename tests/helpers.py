@@ -47,14 +47,17 @@ def wait_for_health(port: int, timeout: float = 60) -> dict:
 
 
 def start_server(runs_dir: Path, port: int) -> subprocess.Popen:
-    """A real `python -m nanogpt_dash serve` process; stop it with stop_process()."""
-    proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    """A real `python -m nanogpt_dash serve` process; stop it with stop_process(). Its output goes to a log file
+    (a pipe nobody reads would block a chatty server)."""
+    log_path = runs_dir.parent / f"server-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port)],
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_health(port)
-    except TimeoutError:
+    except TimeoutError as e:
         stop_process(proc)
-        raise
+        raise TimeoutError(f"{e}; server log:\n{log_path.read_text()[-2000:]}") from e
     return proc
 
 

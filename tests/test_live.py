@@ -246,3 +246,20 @@ def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
     figures, _ = chart_updates(store, ["big"], cursor, view, zoom)
     assert not isinstance(figures[0], dict), "an applied zoom is not rebuilt again"
     run.finish()
+
+
+def test_a_view_change_that_keeps_the_x_axis_keeps_the_zoom(runs_dir):
+    from nanogpt_dash.ui.live_page import view_state
+
+    with Run(runs_dir / "big") as run:
+        for step in range(12_000):
+            run.log({"train/loss": float(step % 7)}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    zoom = {"loss": {"xaxis.range[0]": 5000, "xaxis.range[1]": 5100}}
+    _, cursor = chart_updates(store, ["big"], None, view_state("step", 0.0, [], 600), {})
+    _, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.0, [], 600), zoom)
+    smoothed, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.5, [], 600), zoom)
+    assert smoothed[0]["data"][0]["x"].tolist() == list(range(5000, 5101))
+    by_time, _ = chart_updates(store, ["big"], cursor, view_state("relative", 0.5, [], 600), zoom)
+    assert len(by_time[0]["data"][0]["x"]) <= 1201, "a new x axis starts from the overview"

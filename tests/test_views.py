@@ -28,12 +28,14 @@ def test_ema_matches_a_hand_computed_debiased_ema(weight):
     np.testing.assert_allclose(smoothed, hand_ema(values, weight), rtol=1e-9, equal_nan=True)
 
 
-def test_ema_continues_across_updates_exactly():
+@pytest.mark.parametrize("cut", [3, 123, 295])
+def test_ema_continues_across_updates_exactly(cut):
     values = np.linspace(5, 1, 300) + np.sin(np.arange(300))
     whole, _ = ema(values, 0.95)
-    first, state = ema(values[:123], 0.95)
-    rest, _ = ema(values[123:], 0.95, state)
-    np.testing.assert_allclose(np.concatenate([first, rest]), whole, rtol=1e-9)
+    first, state = ema(values[:cut], 0.95)
+    middle, state = ema(values[cut:cut + 2], 0.95, state)  # a short live tail
+    rest, _ = ema(values[cut + 2:], 0.95, state)
+    np.testing.assert_allclose(np.concatenate([first, middle, rest]), whole, rtol=1e-9)
 
 
 def test_a_single_sample_spike_survives_downsampling_a_million_points():
@@ -73,7 +75,8 @@ def test_smoothing_is_computed_before_downsampling():
     y = np.random.default_rng(3).normal(size=n)
     full, _ = ema(y, 0.9)
     shown, _ = prepare(np.arange(n), y, np.arange(n), np.zeros(n), budget=1000, smoothing=0.9)
-    np.testing.assert_allclose(shown.smooth, full[shown.x])
+    np.testing.assert_allclose(shown.smooth, full[shown.smooth_x])
+    assert len(shown.smooth_x) <= 1001, "the smoothed line is downsampled on its own"
 
 
 def test_x_axis_modes():

@@ -48,6 +48,7 @@ KEY_STYLE = {
 }
 
 HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<br>%{y:.7g}<extra></extra>"
+SMOOTH_HOVER = "<b>%{fullData.name}</b><br>x %{x}<br>%{y:.7g}<extra></extra>"
 ERROR_HOVER = "<b>%{fullData.name}</b><br>x %{x}<extra></extra>"
 
 
@@ -90,9 +91,10 @@ def series_traces(run_id: str, run_name: str, key: str, shown: Shown, step: np.n
     }
     smooth = {
         "type": gl, "name": f"{label} (smoothed)", "legendgroup": run_id, "mode": "lines", "showlegend": False,
-        "x": shown.x if smoothing > 0 else [], "y": shown.smooth.astype(np.float32) if shown.smooth is not None else [],
-        "customdata": line["customdata"] if smoothing > 0 else [], "hovertemplate": HOVER,
-        "line": {"color": color, "dash": style["dash"], "width": 2.2}, "meta": {"run": run_id, "key": key, "role": "smooth"},
+        "x": shown.smooth_x if shown.smooth is not None else [],
+        "y": shown.smooth.astype(np.float32) if shown.smooth is not None else [],
+        "hovertemplate": SMOOTH_HOVER, "line": {"color": color, "dash": style["dash"], "width": 2.2},
+        "meta": {"run": run_id, "key": key, "role": "smooth"},
     }
     counts = {kind: len(xs) for kind, xs in shown.nonfinite.items()}
     errors = {

@@ -283,15 +283,21 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     versions = {r: store.get(r).version for r in selected}
     fresh = (cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions
              or cursor.get("view") != view)
+    carried: dict[str, list | None] = {}
     if fresh:
+        # Plotly keeps the user's zoom while the x axis stays the same (same uirevision): so do we
+        same_axis = cursor is not None and all(cursor["view"].get(k) == view[k] for k in ("x", "log"))
+        if same_axis:
+            carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
-                  "charts": {c.name: None for c in CHARTS}, "relayouts": dict(relayouts)}
+                  "charts": {c.name: None for c in CHARTS},
+                  "relayouts": dict(cursor["relayouts"] if same_axis else relayouts)}
     else:  # a new cursor: the one that came in stays as the browser has it
         cursor = {**cursor, "charts": dict(cursor["charts"]), "relayouts": dict(cursor["relayouts"])}
     figures = []
     for chart in CHARTS:
         state = cursor["charts"][chart.name]
-        zoom = state["zoom"] if state else None
+        zoom = state["zoom"] if state else carried.get(chart.name)
         seen = cursor["relayouts"].get(chart.name)
         if relayouts.get(chart.name) != seen:
             zoom = parse_zoom(relayouts.get(chart.name), view["x"], zoom)
@@ -358,9 +364,13 @@ def full_chart(store: LiveStore, chart: Chart, selected: list[str], view: dict, 
             old, _ = prepare(old_x, s.value, s.step, s.wall_time, budget=view["budget"])
         traces += series_traces(run_id, name, key, shown, shown.step, old, view["smooth"])
         series_id = f"{run_id}\n{key}"
-        sent[series_id] = v.end
-        emas[series_id] = [ema_state.last, ema_state.count]
-        errors[series_id] = {kind: len(xs) for kind, xs in shown.nonfinite.items()}
+        if v.end:  # the cursor travels with every request: keep it to what exists
+            sent[series_id] = v.end
+        if view["smooth"] > 0:
+            emas[series_id] = [ema_state.last, ema_state.count]
+        counts = {kind: len(xs) for kind, xs in shown.nonfinite.items() if len(xs)}
+        if counts:
+            errors[series_id] = counts
         downsampled |= shown.downsampled
     note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
     figure = build_figure(chart, traces, view["x"], view["log"], note)
@@ -383,20 +393,20 @@ def chart_patch(store: LiveStore, chart: Chart, selected: list[str], view: dict,
         custom = hover_data(v.step, v.wall_time)
         updates.append(TraceUpdate(base, x, v.value, custom))
         if view["smooth"] > 0:
-            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[series_id]))
+            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas.get(series_id, (0.0, 0))))
             emas[series_id] = [ema_state.last, ema_state.count]
-            updates.append(TraceUpdate(base + 1, x, smooth.astype(np.float32), custom))
+            updates.append(TraceUpdate(base + 1, x, smooth.astype(np.float32)))
         bad = ~np.isfinite(v.value)
         if bad.any():
             kinds = np.where(np.isnan(v.value[bad]), "NaN", np.where(v.value[bad] > 0, "+Inf", "-Inf")).tolist()
-            counts = dict(errors[series_id])
+            counts = dict(errors.get(series_id, {}))
             for kind in kinds:
                 counts[kind] = counts.get(kind, 0) + 1
             errors[series_id] = counts
             label = f"{name} · " + KEY_STYLE.get(key, {"label": key})["label"]
             updates.append(TraceUpdate(base + 2, x[bad], [ERROR_SYMBOLS[k][1] for k in kinds],
                                        symbols=[ERROR_SYMBOLS[k][0] for k in kinds], name=error_name(label, counts)))
-        grown += len(v.step)
+        grown = max(grown, len(v.step))  # the growth of the fastest trace decides when to resample
     patch = build_patch(updates)
     return (no_update if patch is None else patch), {**state, "sent": sent, "ema": emas, "errors": errors,
                                                      "grown": state["grown"] + grown}
