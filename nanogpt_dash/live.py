@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -140,9 +141,11 @@ class LiveRun:
 class LiveStore:
     """All runs under `runs_dir`, kept current by `poll()` (called by a thread from `start()`)."""
 
-    def __init__(self, runs_dir: str | Path, stalled_after: float = 30.0) -> None:
+    def __init__(self, runs_dir: str | Path, stalled_after: float = 30.0, keys: Iterable[str] | None = None) -> None:
+        """`keys`: the metrics to hold in memory (None: all). The others stay in the run files only."""
         self.runs_dir = Path(runs_dir)
         self.stalled_after = stalled_after
+        self.kept_keys = frozenset(keys) if keys is not None else None
         self._runs: dict[str, LiveRun] = {}
         self._lock = threading.Lock()
         self._discovered_at = 0.0
@@ -292,11 +295,12 @@ class LiveStore:
             with run.lock:
                 run.error = None
 
-    @staticmethod
-    def _append(run: LiveRun, batch) -> None:
+    def _append(self, run: LiveRun, batch) -> None:
         keys = np.asarray(batch.key, dtype=object)
         origin = run.meta.created if run.meta is not None else float(batch.wall_time[0])
         for key in dict.fromkeys(batch.key):
+            if self.kept_keys is not None and key not in self.kept_keys:
+                continue
             rows = keys == key
             series = run.series.get(key)
             if series is None:

@@ -61,7 +61,7 @@ def host_name(host_header: str) -> str:
 
 def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Dash, LiveStore]:
     """The Dash app serving `runs_dir`, with /health and the loopback guard installed."""
-    store = store or LiveStore(runs_dir).start()
+    store = store or LiveStore(runs_dir, keys=live_page.KEYS_SHOWN).start()
     _warm_up_json()
     app = Dash(
         __name__,

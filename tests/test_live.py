@@ -263,3 +263,11 @@ def test_a_view_change_that_keeps_the_x_axis_keeps_the_zoom(runs_dir):
     assert smoothed[0]["data"][0]["x"].tolist() == list(range(5000, 5101))
     by_time, _ = chart_updates(store, ["big"], cursor, view_state("relative", 0.5, [], 600), zoom)
     assert len(by_time[0]["data"][0]["x"]) <= 1201, "a new x axis starts from the overview"
+
+
+def test_metrics_the_page_does_not_show_are_not_held_in_memory(runs_dir):
+    with Run(runs_dir / "r") as run:
+        run.log({"train/loss": 1.0, "layer0/act_std": 0.5}, step=0)
+    store = LiveStore(runs_dir, keys={"train/loss"})
+    store.poll()
+    assert store.keys("r") == ["train/loss"]

@@ -32,6 +32,9 @@ HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
 PACE_TIMEOUT_MS = 5000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
+# the metrics this page draws or summarises: the only ones the server keeps in memory
+KEYS_SHOWN = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
+
 STATUS_COLORS = {
     "running": "success", "finished": "secondary", "crashed": "danger", "interrupted": "warning",
     "stalled": "warning", "error": "danger", "unknown": "light",
