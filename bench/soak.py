@@ -22,7 +22,6 @@ poller reads `speedup` times as many rows per poll. Memory per point is the same
 from __future__ import annotations
 
 import argparse
-import collections
 import math
 import sys
 import tempfile
@@ -40,6 +39,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.net import probe_health  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
+from nanogpt_dash.ui.live_page import KEYS_SHOWN  # noqa: E402
 
 LOGS_PER_S = 10
 METRICS = ("train/loss", "lr", "grad_norm", "tokens_per_sec",
@@ -103,12 +103,6 @@ class Sample:
     connection: str | None
 
 
-def drain(stream, tail: collections.deque) -> None:
-    """Keep reading the server's output so a full pipe can never block it; keep the last lines."""
-    for line in iter(stream.readline, ""):
-        tail.append(line.rstrip())
-
-
 def chromium_pss_mb() -> float:
     """Memory of the Chromium processes started under this one: PSS, so shared pages are counted once in all."""
     total = 0
@@ -149,7 +143,9 @@ def summary(samples: list[Sample], warm_h: float) -> list[str]:
     warm = next((s for s in samples if s.sim_h >= warm_h), samples[0])
     end = samples[-1]
     grown = end.server_mb - warm.server_mb
-    series = (end.written - warm.written) * STORE_BYTES_PER_POINT / 2**20
+    kept = sum(1 for m in METRICS if m in KEYS_SHOWN) / len(METRICS)  # the server holds only what the page shows
+    held = int((end.written - warm.written) * kept)
+    series = held * STORE_BYTES_PER_POINT / 2**20
     peak = max(s.server_mb for s in samples)
     heaps = [s.heap_mb for s in samples if s.heap_mb is not None]
     verdict = ("met" if peak <= RSS_GOAL_MB
@@ -157,7 +153,8 @@ def summary(samples: list[Sample], warm_h: float) -> list[str]:
     lines = [
         f"server RSS after warm-up ({warm.sim_h:.1f} sim h): {warm.server_mb:.0f} MB; at the end ({end.sim_h:.1f} sim h): "
         f"{end.server_mb:.0f} MB; growth {grown:+.0f} MB, of which the stored series explain {series:.0f} MB "
-        f"({STORE_BYTES_PER_POINT} B × {end.written - warm.written:,} points); unexplained {grown - series:+.0f} MB",
+        f"({STORE_BYTES_PER_POINT} B × {held:,} points held of {end.written - warm.written:,} written); "
+        f"unexplained {grown - series:+.0f} MB",
         f"max server RSS: {peak:.0f} MB (goal ≤ {RSS_GOAL_MB} MB, requirement ≤ {RSS_REQUIREMENT_MB} MB: {verdict})",
     ]
     if heaps:
@@ -185,7 +182,6 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     samples: list[Sample] = []
-    server_tail: collections.deque = collections.deque(maxlen=20)
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = Path(tmp) / "runs"
         run = Run(runs_dir / RUN_ID, name="soak", config={"max_iters": total_steps})
@@ -193,7 +189,6 @@ def main() -> None:
         run.flush()
         port = free_port()
         proc = start_server(runs_dir, port)
-        threading.Thread(target=drain, args=(proc.stdout, server_tail), daemon=True).start()
         writer = Writer(run, args.speedup, total_steps, first_step=1)  # step 0 is logged already
         try:
             server = psutil.Process(probe_health("127.0.0.1", port)["pid"])
@@ -237,8 +232,6 @@ def main() -> None:
           f"series themselves; JS heap ≤ {HEAP_GOAL_MB} MB.")
     print("compression makes the server re-sample the charts speedup× as often as in real time, so the lag and CPU "
           "seen here are pessimistic; memory per point is not. Timings include whatever else ran on this machine.")
-    if server_tail:
-        print("\nlast server output:\n  " + "\n  ".join(server_tail))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ from nanogpt_dash.tracking import Run  # noqa: E402
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 GOAL_P95_MS = 250.0
+WARM_UP_STEPS = 8  # logged at each rate before measuring: the first phase measured worse without them
+DRAIN_TIMEOUT_S = 10.0  # after the last log(), how long a page may take to draw it before it counts as missing
 LOSS_READY_JS = """
 () => {
     const el = document.querySelector('#chart-loss .js-plotly-plot');
@@ -80,7 +82,7 @@ WATCH_JS = """
 
 @dataclass
 class Seen:
-    """One viewer's latencies, ms: in all, and the part until the server answered."""
+    """One viewer's latencies, ms: in all, and the part until the server answered the request that brought it."""
 
     total: np.ndarray
     server: np.ndarray
@@ -92,7 +94,7 @@ class Seen:
 class Phase:
     hz: int
     latencies_ms: list[np.ndarray]  # per viewer
-    server_ms: np.ndarray  # log() to the answer leaving the tick callback, all viewers
+    server_ms: np.ndarray  # log() to the tick callback's answer, all viewers
     missing: list[int]
     by_poll: int
     seconds: float
@@ -101,6 +103,7 @@ class Phase:
     browser_cpu: float
     machine_cpu: float
     clients: int | None
+    requests_per_viewer_s: float | None  # WebSocket messages the server received, per viewer and second
 
 
 class CpuSampler:
@@ -160,6 +163,19 @@ def log_samples(run: Run, first_step: int, samples: int, all_metrics: bool) -> d
     return logged
 
 
+def wait_until_drawn(pages: list, step: int, timeout: float) -> None:
+    """Until every page has drawn `step`, or `timeout` seconds; what is still missing is counted as such."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    end = time.monotonic() + timeout
+    for page in pages:
+        try:
+            page.wait_for_function("(step) => step in window.seen", arg=str(step), polling=50,
+                                   timeout=max(100.0, 1000.0 * (end - time.monotonic())))
+        except PlaywrightTimeout:
+            pass
+
+
 def seen_by(page, logged: dict[int, float]) -> Seen:
     seen, by_poll = page.evaluate("[window.seen, window.seenByPoll]")
     total, server = [], []
@@ -216,9 +232,10 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
     print(table(header, rows))
 
     print()
-    header = ["rate", "latencies", "p50 ms", "p95 ms", "max ms", "of which server p50 / p95", "worst viewer p95",
+    header = ["rate", "latencies", "p50 ms", "p95 ms", "max ms", "of which until answered p50 / p95", "worst viewer p95",
               "viewers p95 <= 250", "missing",
-              "server CPU % avg / peak 1 s", "browsers CPU %", "machine CPU %", "WebSockets"]
+              "requests/s per viewer", "server CPU % avg / peak 1 s", "browsers CPU %", "machine CPU %",
+              "WebSockets"]
     rows = []
     for p in phases:
         every = np.concatenate(p.latencies_ms) if any(len(ms) for ms in p.latencies_ms) else np.asarray([])
@@ -227,14 +244,18 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
                   if len(p.server_ms) else "-")
         rows.append([f"{p.hz} Hz" + (" (default)" if p.hz == 5 else ""), str(len(every)), *stats(every), server,
                      f"{max(p95s):.0f}" if p95s else "-", f"{sum(x <= GOAL_P95_MS for x in p95s)} / {viewers}",
-                     str(sum(p.missing)), f"{p.server_cpu:.0f} / {p.server_cpu_peak:.0f}", f"{p.browser_cpu:.0f}",
+                     str(sum(p.missing)),
+                     f"{p.requests_per_viewer_s:.1f}" if p.requests_per_viewer_s is not None else "-",
+                     f"{p.server_cpu:.0f} / {p.server_cpu_peak:.0f}", f"{p.browser_cpu:.0f}",
                      f"{p.machine_cpu:.0f}", str(p.clients) if p.clients is not None else "-"])
     print(table(header, rows))
     print(f"\ngoal: p95 <= {GOAL_P95_MS:.0f} ms for every viewer. CPU %: 100 = one core (server, browsers), "
           f"machine = all {psutil.cpu_count()} cores. Browsers = every Chromium process of the {viewers} viewers.")
-    print("'of which server': log() to the server's clock on the answer that brought the step (the page's heartbeat), "
-          "i.e. tick phase + the server's 50 ms poll + the callback; the rest is the WebSocket, Dash and Plotly in the "
-          "browser.")
+    print("'until answered': log() to the server's clock on the answer that brought the step (the page's heartbeat "
+          "store): the wait for the page's next request (tick phase; a page asks again only once its previous answer "
+          "is in), the server's 50 ms poll and the callback. The rest is the WebSocket, Dash and Plotly in the browser.")
+    print("requests/s per viewer: WebSocket messages the server received (the chart tick, plus the run list's 1/s); "
+          "a page that cannot keep up asks less often than its rate.")
     polled = sum(p.by_poll for p in phases)
     if polled:
         print(f"{polled} steps were first seen by the 50 ms poll rather than a Plotly event (up to 50 ms late).")
@@ -264,10 +285,12 @@ def main() -> None:
                 server_proc = psutil.Process(server.pid)
                 with sync_playwright() as p:
                     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                    pages = []
+                    pages, errors = [], []
                     for _ in range(args.viewers):
                         context = browser.new_context(viewport={"width": 1440, "height": 900})
                         page = context.new_page()
+                        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                        page.on("pageerror", lambda e: errors.append(str(e)))
                         page.set_default_timeout(60_000)
                         page.goto(f"http://127.0.0.1:{port}/?run=shared")
                         pages.append(page)
@@ -278,22 +301,27 @@ def main() -> None:
                     for hz in (int(r) for r in args.rates.split(",")):
                         for page in pages:
                             page.select_option("#rate", str(hz))
-                        time.sleep(2.0)
-                        health = probe_health("127.0.0.1", port)
+                        step += len(log_samples(run, step, WARM_UP_STEPS, args.all_metrics))  # not measured
+                        before = probe_health("127.0.0.1", port, timeout=5)
                         with CpuSampler(server_proc) as cpu:
                             logged = log_samples(run, step, args.samples, args.all_metrics)
-                            time.sleep(1.5)  # the last step's way to every page
+                            wait_until_drawn(pages, max(logged), DRAIN_TIMEOUT_S)
+                        after = probe_health("127.0.0.1", port, timeout=5)
                         step += args.samples
                         seen = [seen_by(page, logged) for page in pages]
+                        asks = (None if before is None or after is None else
+                                (after["websocket_messages"] - before["websocket_messages"]) / cpu.seconds / len(pages))
                         phases.append(Phase(hz, [v.total for v in seen], np.concatenate([v.server for v in seen]),
                                             [v.missing for v in seen], sum(v.by_poll for v in seen), cpu.seconds,
                                             cpu.server_avg, cpu.peak, cpu.browsers_avg, cpu.machine,
-                                            health.get("clients") if health else None))
+                                            before.get("clients") if before else None, asks))
                     browser.close()
             finally:
                 run.finish()
                 stop_process(server)
     print_tables(phases, args.viewers, args.samples, args.all_metrics)
+    if errors:
+        print(f"{len(errors)} errors in the pages' consoles, the first: {errors[0]}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ X_MODE = "x-mode"
 SMOOTHING = "smoothing"
 VIEW_OPTIONS = "view-options"
 WIDTH = "chart-width"
+ZOOM = "zoom"
 ALERTS = "alerts"
 MEMORY = "memory"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
@@ -87,6 +88,7 @@ def layout() -> html.Div:
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.HEARTBEAT),
         dcc.Store(id=ids.WIDTH),
+        dcc.Store(id=ids.ZOOM, data={}),
         navbar,
         dbc.Container([
             dbc.Row([
@@ -117,42 +119,50 @@ def register(app: Dash, store: LiveStore) -> None:
                 selected if selected != (current or []) else no_update)
 
     chart_outputs = [Output(ids.chart(c.name), "figure") for c in CHARTS]
-    relayouts = [Input(ids.chart(c.name), "relayoutData") for c in CHARTS]
 
     @app.callback(
         *chart_outputs, Output(ids.CURSOR, "data"), Output(ids.KPIS, "children"), Output(ids.SAMPLE, "children"),
         Output(ids.ALERTS, "children"), Output(ids.HEARTBEAT, "data"),
         Input(ids.PULSE, "data"), Input(ids.RUN_SELECT, "value"), Input(ids.X_MODE, "value"),
-        Input(ids.SMOOTHING, "value"), Input(ids.VIEW_OPTIONS, "value"), Input(ids.WIDTH, "data"), *relayouts,
+        Input(ids.SMOOTHING, "value"), Input(ids.VIEW_OPTIONS, "value"), Input(ids.WIDTH, "data"), Input(ids.ZOOM, "data"),
         State(ids.CURSOR, "data"),
     )
     def tick(_n, selected, x_mode, smoothing, options, width, *rest):
-        *relayout_data, cursor = rest
+        zooms, cursor = rest
         selected = [r for r in (selected or []) if store.get(r)]
         view = view_state(x_mode, smoothing, options, width)
-        relayouts = {c.name: relayout_data[i] for i, c in enumerate(CHARTS)}
-        figures, cursor = chart_updates(store, selected, cursor, view, relayouts)
+        figures, cursor = chart_updates(store, selected, cursor, view, zooms or {})
         focus = cursor["runs"][0] if cursor["runs"] else None
         kpis = kpi_cards(store, focus) if focus else html.Div("Select a run to see its numbers.", className="text-muted")
         sample = latest_sample(store, focus, cursor)
-        return (*figures, cursor, kpis, sample, run_alerts(store, selected), time.time())
+        # re-rendering unchanged HTML costs every browser a React pass per tick: send changes only
+        kpis = only_if_changed(cursor, "kpis", kpis)
+        alerts = only_if_changed(cursor, "alerts", run_alerts(store, selected))
+        return (*figures, cursor, kpis, sample, alerts, time.time())
 
     # The interval only asks for an update when the previous answer has arrived. Dash drops an
     # answer once a newer request of the same callback is on its way, so ticks that outpace a
     # slow update (a big rebuild) would otherwise drop every answer, forever.
     app.clientside_callback(
         """
-        function(n) {
+        function(n, heartbeat) {
             const now = Date.now();
-            if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
+            const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+            if (trig.includes("heartbeat.data")) {
+                window.ngdAnswered = true;
+                if (!window.ngdSkipped) { return dash_clientside.no_update; }
+                // a tick came while we waited: ask now rather than at the next tick
+            } else if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
+                window.ngdSkipped = true;
                 return dash_clientside.no_update;
             }
             window.ngdAskedAt = now;
             window.ngdAnswered = false;
-            return n;
+            window.ngdSkipped = false;
+            return now;
         }
         """ % PACE_TIMEOUT_MS,
-        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"),
+        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"), Input(ids.HEARTBEAT, "data"),
     )
 
     app.clientside_callback(
@@ -161,7 +171,7 @@ def register(app: Dash, store: LiveStore) -> None:
             // Count a server answer as the moment we received it: client and server clocks may differ.
             const now = Date.now();
             const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; window.ngdAnswered = true; }
+            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; }
             const hz = Math.min(10, Math.max(1, parseInt(rate || "5")));
             const interval = document.visibilityState === "hidden" ? 2000 : Math.round(1000 / hz);
             const age = window.ngdLastSeen ? now - window.ngdLastSeen : null;
@@ -174,6 +184,33 @@ def register(app: Dash, store: LiveStore) -> None:
         """,
         Output(ids.TICK, "interval"), Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
         Input(ids.RATE, "value"), Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
+    )
+
+    # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
+    # each chart's x range in a store that only x-axis events change.
+    app.clientside_callback(
+        """
+        function(...args) {
+            const names = %s;
+            const zoom = Object.assign({}, args[names.length] || {});
+            const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+            let changed = false;
+            names.forEach((name, i) => {
+                const r = args[i];
+                if (!r || !trig.includes(`chart-${name}.relayoutData`)) { return; }
+                let next;
+                if (r["xaxis.autorange"]) { next = null; }
+                else if ("xaxis.range[0]" in r) { next = [r["xaxis.range[0]"], r["xaxis.range[1]"]]; }
+                else if (Array.isArray(r["xaxis.range"])) { next = r["xaxis.range"]; }
+                else { return; }
+                zoom[name] = next;
+                changed = true;
+            });
+            return changed ? zoom : dash_clientside.no_update;
+        }
+        """ % json.dumps([c.name for c in CHARTS]),
+        Output(ids.ZOOM, "data"), *[Input(ids.chart(c.name), "relayoutData") for c in CHARTS], State(ids.ZOOM, "data"),
+        prevent_initial_call=True,
     )
 
     app.clientside_callback(
@@ -227,6 +264,15 @@ def register(app: Dash, store: LiveStore) -> None:
     )
 
 
+def only_if_changed(cursor: dict, name: str, component) -> object:
+    """The component, or no_update when the browser already shows the same (per the cursor)."""
+    signature = zlib.crc32(to_json_plotly(component).encode())
+    if cursor.get(name) == signature:
+        return no_update
+    cursor[name] = signature
+    return component
+
+
 def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
     return {
         "x": x_mode if x_mode in X_MODES else "step",
@@ -274,15 +320,15 @@ def run_alerts(store: LiveStore, selected: list[str]) -> list:
 
 
 def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
-                  relayouts: dict | None = None) -> tuple[list, dict]:
+                  zooms: dict | None = None) -> tuple[list, dict]:
     """Per chart, a full figure or a Patch of new points (or no_update), and the cursor after it.
 
-    `relayouts` holds each chart's current relayoutData. A zoom is applied when it differs from
-    the one the cursor has seen, not when it triggered the call: the answer to the triggering
-    request may have been dropped, and the next request must still apply it.
+    `zooms` holds each chart's x range as the browser last set it (None: the overview). A zoom is
+    applied when it differs from the one the cursor has seen, not when it triggered the call: the
+    answer to the triggering request may have been dropped, and the next request must apply it.
     """
     view = view or view_state(None, None, None, None)
-    relayouts = relayouts or {}
+    zooms = zooms or {}
     versions = {r: store.get(r).version for r in selected}
     fresh = (cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions
              or cursor.get("view") != view)
@@ -294,17 +340,16 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
             carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
                   "charts": {c.name: None for c in CHARTS},
-                  "relayouts": dict(cursor["relayouts"] if same_axis else relayouts)}
+                  "zooms": dict(cursor["zooms"] if same_axis else zooms)}
     else:  # a new cursor: the one that came in stays as the browser has it
-        cursor = {**cursor, "charts": dict(cursor["charts"]), "relayouts": dict(cursor["relayouts"])}
+        cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
     figures = []
     for chart in CHARTS:
         state = cursor["charts"][chart.name]
         zoom = state["zoom"] if state else carried.get(chart.name)
-        seen = cursor["relayouts"].get(chart.name)
-        if relayouts.get(chart.name) != seen:
-            zoom = parse_zoom(relayouts.get(chart.name), view["x"], zoom)
-            cursor["relayouts"][chart.name] = relayouts.get(chart.name)
+        if zooms.get(chart.name) != cursor["zooms"].get(chart.name):
+            zoom = parse_zoom(zooms.get(chart.name), view["x"])
+            cursor["zooms"][chart.name] = zooms.get(chart.name)
         if state is None or zoom_needs_rebuild(state, zoom) or grown_too_large(state, view):
             figure, state = full_chart(store, chart, selected, view, zoom)
         else:
@@ -314,19 +359,11 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     return figures, cursor
 
 
-def parse_zoom(relayout: dict | None, x_mode: str, current: list | None) -> list | None:
-    """The x range a relayout event asks for; None for the overview (double-click)."""
-    if not relayout:
-        return current
-    if relayout.get("xaxis.autorange"):
+def parse_zoom(x_range: list | None, x_mode: str) -> list | None:
+    """A browser x range (numbers, or date strings on a wall-clock axis) in the units of views.x_values."""
+    if not x_range:
         return None
-    if "xaxis.range[0]" in relayout:
-        lo, hi = relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
-    elif "xaxis.range" in relayout:
-        lo, hi = relayout["xaxis.range"]
-    else:
-        return current  # autosize, y-only zoom, legend clicks: the x range is unchanged
-    return [from_axis(x_mode, lo), from_axis(x_mode, hi)]
+    return [from_axis(x_mode, x_range[0]), from_axis(x_mode, x_range[1])]
 
 
 def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:

@@ -76,5 +76,5 @@ def test_past_the_heap_limit_the_oldest_points_are_purged_and_the_newest_stay(ru
                         what="a chart without its oldest points")
         kept = view.trace()["x"]
         newest = writer.step
-    assert newest - kept[-1] < 100, "the chart still shows the newest data"
+    assert newest - kept[-1] < 250, "the chart still shows the newest data (within ~5 s of logging)"
     assert view.errors == []
