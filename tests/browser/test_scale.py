@@ -75,6 +75,7 @@ def test_past_the_heap_limit_the_oldest_points_are_purged_and_the_newest_stay(ru
         view.wait_until(lambda: (view.trace() or {"x": [0]})["x"][:1] not in ([], [0]), timeout=30,
                         what="a chart without its oldest points")
         kept = view.trace()["x"]
-        newest = writer.step
-    assert newest - kept[-1] < 250, "the chart still shows the newest data (within ~5 s of logging)"
+        logged = writer.step
+        view.wait_until(lambda: view.trace()["x"][-1] >= logged, timeout=20, what="points logged after the purge")
+    assert kept[0] > 0, "the oldest points were dropped"
     assert view.errors == []
