@@ -145,24 +145,17 @@ def register(app: Dash, store: LiveStore) -> None:
     # slow update (a big rebuild) would otherwise drop every answer, forever.
     app.clientside_callback(
         """
-        function(n, heartbeat) {
+        function(n) {
             const now = Date.now();
-            const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data")) {
-                window.ngdAnswered = true;
-                if (!window.ngdSkipped) { return dash_clientside.no_update; }
-                // a tick came while we waited: ask now rather than at the next tick
-            } else if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
-                window.ngdSkipped = true;
+            if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
                 return dash_clientside.no_update;
             }
             window.ngdAskedAt = now;
             window.ngdAnswered = false;
-            window.ngdSkipped = false;
-            return now;
+            return n;
         }
         """ % PACE_TIMEOUT_MS,
-        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"), Input(ids.HEARTBEAT, "data"),
+        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"),
     )
 
     app.clientside_callback(
@@ -171,7 +164,7 @@ def register(app: Dash, store: LiveStore) -> None:
             // Count a server answer as the moment we received it: client and server clocks may differ.
             const now = Date.now();
             const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; }
+            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; window.ngdAnswered = true; }
             const hz = Math.min(10, Math.max(1, parseInt(rate || "5")));
             const interval = document.visibilityState === "hidden" ? 2000 : Math.round(1000 / hz);
             const age = window.ngdLastSeen ? now - window.ngdLastSeen : null;
