@@ -146,10 +146,10 @@ def response_bytes(outputs: dict[str, object]) -> int:
 
 
 def timed_update(store: LiveStore, selected: list[str], cursor: dict | None, view: dict,
-                 zoom_events: dict | None = None) -> tuple[dict, tuple[float, float, int, int, int]]:
+                 zooms: dict | None = None) -> tuple[dict, tuple[float, float, int, int, int]]:
     """One chart update as the tick callback makes it; the cursor comes back through JSON like Dash's State."""
     t0 = time.perf_counter()
-    figures, cursor = chart_updates(store, selected, cursor, view, zoom_events)
+    figures, cursor = chart_updates(store, selected, cursor, view, zooms)
     t1 = time.perf_counter()
     chart_bytes = response_bytes({ids.chart(c.name): f for c, f in zip(CHARTS, figures)})
     cursor_json = to_json_plotly(cursor)
@@ -190,7 +190,7 @@ def measure(store: LiveStore, runs: int, points: int, reps: int, heavy_reps: int
     cursor = ticks(cursor, plain, 10, inc10, rebuild, reps, heavy_reps)
 
     lo = points * 0.5
-    zoomed = {"loss": {"xaxis.range[0]": lo, "xaxis.range[1]": lo + points * 0.01}}
+    zoomed = {"loss": [lo, lo + points * 0.01]}  # the page's zoom store: each chart's x range
     for _ in range(heavy_reps):
         _, sample = timed_update(store, selected, copy.deepcopy(cursor), plain, zoomed)
         zoom.add(*sample)

@@ -29,10 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import psutil
@@ -41,12 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from chromium import CHROMIUM_ARGS, cpu_seconds, deadline, table  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.store import RunWriter, ScalarRow  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CHARTS = ("loss", "lr", "grad_norm", "throughput")
 SLOW_FRAME_MS = 1000.0 / 30
 WARM_UP_S = 3.0
@@ -160,15 +157,6 @@ def browser_processes() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def measure(name: str, page, seconds: float, server: psutil.Process | None) -> Result:
@@ -203,22 +191,6 @@ def open_dashboard(browser, port: int, run_id: str, rate: str):
     return context, page
 
 
-@contextmanager
-def deadline(seconds: float, cleanup: Callable[[], None]) -> Iterator[None]:
-    """Abort the whole process after `seconds`, running `cleanup` first (stops the server)."""
-    def abort() -> None:
-        print(f"\nfps.py: still running after {seconds:.0f} s; giving up", file=sys.stderr, flush=True)
-        cleanup()
-        os._exit(3)
-
-    timer = threading.Timer(seconds, abort)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
 
 def row(r: Result) -> list[str]:
     iv = r.intervals_ms
@@ -235,14 +207,6 @@ def row(r: Result) -> list[str]:
     return cells
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown table: the first column left-aligned, the numbers right-aligned."""
-    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(header, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else c.rjust(w)
-                                for i, (c, w) in enumerate(zip(r, widths))) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -15,16 +15,13 @@ intervals of 0.25-0.6 s; each page records `Date.now()` when a new step is drawn
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import psutil
@@ -33,12 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from chromium import CHROMIUM_ARGS, cpu_seconds, deadline, table  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.net import probe_health  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 GOAL_P95_MS = 250.0
 WARM_UP_STEPS = 8  # logged at each rate before measuring: the first phase measured worse without them
 DRAIN_TIMEOUT_S = 10.0  # after the last log(), how long a page may take to draw it before it counts as missing
@@ -139,15 +135,6 @@ class CpuSampler:
         self._thread.join(2)
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def log_samples(run: Run, first_step: int, samples: int, all_metrics: bool) -> dict[int, float]:
@@ -188,22 +175,6 @@ def seen_by(page, logged: dict[int, float]) -> Seen:
     return Seen(np.asarray(total), np.asarray(server), len(logged) - len(total), by_poll)
 
 
-@contextmanager
-def deadline(seconds: float, cleanup: Callable[[], None]) -> Iterator[None]:
-    """Abort the whole process after `seconds`, running `cleanup` first (stops the server)."""
-    def abort() -> None:
-        print(f"\nviewers.py: still running after {seconds:.0f} s; giving up", file=sys.stderr, flush=True)
-        cleanup()
-        os._exit(3)
-
-    timer = threading.Timer(seconds, abort)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
 
 def stats(ms: np.ndarray) -> list[str]:
     """p50, p95, max."""
@@ -212,14 +183,6 @@ def stats(ms: np.ndarray) -> list[str]:
     return [f"{x:.0f}" for x in (np.percentile(ms, 50), np.percentile(ms, 95), ms.max())]
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown table: the first column left-aligned, the numbers right-aligned."""
-    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(header, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(r[0].ljust(widths[0]) if i == 0 else c.rjust(w)
-                                for i, (c, w) in enumerate(zip(r, widths))) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: bool) -> None:

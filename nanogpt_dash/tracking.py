@@ -9,7 +9,6 @@ itself (logging before `init()`, after `finish()`, metrics that are not a dict) 
 from __future__ import annotations
 
 import atexit
-import math
 import numbers
 import os
 import signal

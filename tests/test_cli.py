@@ -4,15 +4,12 @@ import csv
 import io
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
 from nanogpt_dash.__main__ import main
 from nanogpt_dash.tracking import Run
 
-from helpers import REPO
 
 
 @pytest.fixture

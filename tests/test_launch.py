@@ -6,7 +6,6 @@ import re
 import signal
 import threading
 
-import pytest
 
 from nanogpt_dash.net import probe_health
 

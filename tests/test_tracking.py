@@ -1,5 +1,4 @@
 import math
-import os
 import signal
 import subprocess
 import sys

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from model import load_checkpoint
 from nanogpt_dash.store import RunReader, superseded_mask

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from nanogpt_dash.views import DOWNSAMPLE_ABOVE, EmaState, budget_for_width, downsample, ema, prepare, x_values
+from nanogpt_dash.views import DOWNSAMPLE_ABOVE, budget_for_width, downsample, ema, prepare, x_values
 
 
 def hand_ema(values, weight):
