@@ -40,7 +40,8 @@ def test_loss_chart_gains_points_while_train_py_runs_over_the_websocket(runs_dir
         health = probe_health("127.0.0.1", port)
         assert posts_after == posts_before == 0, "callbacks must not go over HTTP POST"
         assert health["websocket_messages"] > messages_before and health["clients"] >= 1
-        assert view.page.inner_text("#connection") == "live"
+        # train.py shares the 2 cores: allow the badge a moment if an answer ran late
+        view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=10, what="the 'live' badge")
         assert view.errors == []
     finally:
         train.kill()
