@@ -13,6 +13,9 @@ import psutil
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+# true once the loss chart holds its first point (for page.wait_for_function)
+LOSS_CHART_HAS_POINTS_JS = ("() => { const el = document.querySelector('#chart-loss .js-plotly-plot');"
+                            " return el && el.data && el.data[0] && el.data[0].x.length > 0; }")
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> float:

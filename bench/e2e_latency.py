@@ -29,11 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from chromium import CHROMIUM_ARGS, LOSS_CHART_HAS_POINTS_JS  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 WATCH_JS = """
 () => {
     window.seen = {};
@@ -137,8 +136,7 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/?run=latency")
-                page.wait_for_function("() => { const el = document.querySelector('#chart-loss .js-plotly-plot');"
-                                       " return el && el.data && el.data[0] && el.data[0].x.length > 0; }", timeout=60_000)
+                page.wait_for_function(LOSS_CHART_HAS_POINTS_JS, timeout=60_000)
                 page.evaluate(WATCH_JS)
                 step = 1
                 for hz in (5, 10):

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from chromium import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS, LOSS_CHART_HAS_POINTS_JS  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.net import probe_health  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
@@ -45,8 +46,7 @@ LOGS_PER_S = 10
 METRICS = ("train/loss", "lr", "grad_norm", "tokens_per_sec",
            *(f"layer{i}/{kind}" for i in range(8) for kind in ("grad_norm", "update_ratio")))
 RUN_ID = "soak"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-precise-memory-info"]
+CHROMIUM_ARGS = [*BASE_CHROMIUM_ARGS, "--enable-precise-memory-info"]  # exact JS heap sizes
 PAGE_JS = """
 () => {
     const el = document.querySelector('#chart-loss .js-plotly-plot');
@@ -196,8 +196,7 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/?run={RUN_ID}")
-                page.wait_for_function("() => { const el = document.querySelector('#chart-loss .js-plotly-plot');"
-                                       " return el && el.data && el.data[0] && el.data[0].x.length > 0; }", timeout=60_000)
+                page.wait_for_function(LOSS_CHART_HAS_POINTS_JS, timeout=60_000)
                 began = time.monotonic()
                 samples.append(take_sample(page, server, writer, began))
                 writer.start()
