@@ -7,15 +7,26 @@ import signal
 import threading
 
 
-from nanogpt_dash.net import probe_health
-
-from helpers import free_port, run_train, start_server, stop_process
+from helpers import free_port, run_train, start_server, stop_process, wait_for_health
 
 
 def kill_dashboard(port: int) -> None:
-    health = probe_health("127.0.0.1", port)
-    if health is not None:
-        os.kill(health["pid"], signal.SIGTERM)
+    """Stop the detached server train.py started; it may still be starting (a cold machine imports slowly)."""
+    try:
+        health = wait_for_health(port, timeout=60)
+    except TimeoutError:
+        return
+    os.kill(health["pid"], signal.SIGTERM)
+
+
+def dashboard_health(port: int, runs_dir) -> dict:
+    """train.py exits without waiting for the server it started, so wait here; say why if it never answers."""
+    try:
+        return wait_for_health(port, timeout=60)
+    except TimeoutError as e:
+        log = runs_dir / ".dashboard.log"
+        raise AssertionError(f"the server must still answer after training exits ({e}); its log:\n"
+                             f"{log.read_text()[-3000:] if log.exists() else '(no log)'}") from e
 
 
 def test_train_starts_a_dashboard_that_outlives_training(runs_dir):
@@ -24,8 +35,7 @@ def test_train_starts_a_dashboard_that_outlives_training(runs_dir):
         result = run_train(runs_dir / "auto", "--max_iters=5", f"--dashboard_port={port}")
         assert result.returncode == 0, result.stderr
         assert f"starting the dashboard at http://127.0.0.1:{port}/?run=auto" in result.stdout
-        health = probe_health("127.0.0.1", port, timeout=5)
-        assert health is not None, "the server must still answer after training exits"
+        health = dashboard_health(port, runs_dir)
         assert health["runs_dir"] == str(runs_dir.resolve()) and health["runs"] == 1
     finally:
         kill_dashboard(port)
