@@ -12,7 +12,7 @@ updates with 1 and 10 new points per series (appended with `Series.extend` under
 as the poller does), for the periodic re-downsample rebuild, for a zoom to 1% of the x range and
 for a first load with smoothing 0.9. Every result is serialized as Dash serializes a callback
 response (`to_json_plotly` of `{"multi": true, "response": {...}}`, outputs that are `no_update`
-left out) to count the bytes on the WebSocket: the four figures or Patches plus the cursor, which
+left out) to count the bytes on the WebSocket: the four figures or new points (extendData) plus the cursor, which
 the browser also sends back with every request. One more row times the rest of the same Dash
 callback (KPI cards, text sample, alerts), which runs on every tick too.
 
@@ -139,9 +139,10 @@ class Row:
         self.rebuilt.append(rebuilt)
 
 
-def response_bytes(outputs: dict[str, object]) -> int:
-    """Bytes of a Dash callback response holding these {component id: value} outputs."""
-    kept = {cid: {"figure" if cid.startswith("chart-") else "data": v} for cid, v in outputs.items() if v is not no_update}
+def response_bytes(outputs: dict[str, dict[str, object]]) -> int:
+    """Bytes of a Dash callback response holding these {component id: {prop: value}} outputs."""
+    kept = {cid: {prop: v for prop, v in props.items() if v is not no_update} for cid, props in outputs.items()}
+    kept = {cid: props for cid, props in kept.items() if props}
     return len(to_json_plotly({"multi": True, "response": kept}).encode()) if kept else 0
 
 
@@ -149,9 +150,10 @@ def timed_update(store: LiveStore, selected: list[str], cursor: dict | None, vie
                  zooms: dict | None = None) -> tuple[dict, tuple[float, float, int, int, int]]:
     """One chart update as the tick callback makes it; the cursor comes back through JSON like Dash's State."""
     t0 = time.perf_counter()
-    figures, cursor = chart_updates(store, selected, cursor, view, zooms)
+    figures, extends, cursor = chart_updates(store, selected, cursor, view, zooms)
     t1 = time.perf_counter()
-    chart_bytes = response_bytes({ids.chart(c.name): f for c, f in zip(CHARTS, figures)})
+    chart_bytes = response_bytes({ids.chart(c.name): {"figure": f, "extendData": e}
+                                  for c, f, e in zip(CHARTS, figures, extends)})
     cursor_json = to_json_plotly(cursor)
     t2 = time.perf_counter()
     rebuilt = sum(isinstance(f, dict) and not isinstance(f, Patch) for f in figures)
@@ -233,7 +235,7 @@ def table(rows: list[Row]) -> str:
 
 
 def steady_state(rows: list[Row], runs: int, budget: int) -> str:
-    """What a live page costs on average: mostly small patches, and a full rebuild every so many ticks."""
+    """What a live page costs on average: mostly small updates, and a full rebuild every so many ticks."""
     patch, rebuild = rows[1], rows[3]
     if not patch.callback_ms or not rebuild.callback_ms:
         return ""
@@ -245,7 +247,7 @@ def steady_state(rows: list[Row], runs: int, budget: int) -> str:
             f"{per_tick:.0f} new points per series per tick, all 4 charts rebuilt every {every} ticks "
             f"({every / TICK_HZ:.1f} s);\non average {ms:.0f} ms of chart callback per tick "
             f"({ms * TICK_HZ / 10:.1f}% of one core) and {size / 1000:,.0f} KB per tick ({size * TICK_HZ / 1e6:.2f} MB/s) "
-            "(patch row measured with 1 point per series)")
+            "(update row measured with 1 point per series)")
 
 
 def mb(n: float) -> str:

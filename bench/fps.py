@@ -48,20 +48,21 @@ CHARTS = ("loss", "lr", "grad_norm", "throughput")
 SLOW_FRAME_MS = 1000.0 / 30
 WARM_UP_S = 3.0
 
-# Frame intervals from requestAnimationFrame, chart redraws (a new `data` array on a chart's div,
-# which Plotly.react sets for each update it draws) and long tasks (> 50 ms) on the main thread.
+# Frame intervals from requestAnimationFrame, chart redraws (Plotly's 'plotly_afterplot' event, which
+# follows every full draw: a new figure or an extendTraces) and long tasks (> 50 ms) on the main thread.
 START_JS = """
 (charts) => {
     const state = {intervals: [], redraws: 0, longTasks: [], running: true};
     window.fps = state;
-    const divs = charts.map(c => document.querySelector(`#chart-${c} .js-plotly-plot`));
-    let seen = divs.map(d => d && d.data);
+    charts.forEach(c => {
+        const div = document.querySelector(`#chart-${c} .js-plotly-plot`);
+        if (div) div.on("plotly_afterplot", () => { if (state.running) state.redraws++; });
+    });
     let last = null;
     function frame(t) {
         if (!state.running) return;
         if (last !== null) state.intervals.push(t - last);
         last = t;
-        divs.forEach((d, i) => { if (d && d.data !== seen[i]) { state.redraws++; seen[i] = d.data; } });
         requestAnimationFrame(frame);
     }
     requestAnimationFrame(frame);

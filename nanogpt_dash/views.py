@@ -110,16 +110,34 @@ def utc_offset_s(at: float) -> float:
 
 
 @dataclass(frozen=True)
+class Points:
+    """Where some points of a series sit: x, step and wall time of each."""
+
+    x: np.ndarray
+    step: np.ndarray
+    wall_time: np.ndarray
+
+
+NONFINITE_KINDS = ("NaN", "+Inf", "-Inf")
+
+
+def nonfinite_points(x: np.ndarray, value: np.ndarray, step: np.ndarray, wall_time: np.ndarray) -> dict[str, Points]:
+    """The points of each kind of non-finite value that occurs (kinds that do not occur are left out)."""
+    masks = {"NaN": np.isnan(value), "+Inf": value == math.inf, "-Inf": value == -math.inf}
+    return {kind: Points(x[m], step[m], wall_time[m]) for kind, m in masks.items() if m.any()}
+
+
+@dataclass(frozen=True)
 class Shown:
-    """What one trace sends: x, y (None for gaps), the wall times, and where values were not finite."""
+    """What one trace sends: x, y, step and wall time of each point, and where values were not finite."""
 
     x: np.ndarray
     y: np.ndarray
     step: np.ndarray
     wall_time: np.ndarray
     smooth: np.ndarray | None  # the smoothed line, downsampled on its own
-    smooth_x: np.ndarray | None
-    nonfinite: dict[str, np.ndarray]
+    smooth_at: Points | None  # where the smoothed line's points sit
+    nonfinite: dict[str, Points]
     total: int
     downsampled: bool
 
@@ -134,18 +152,16 @@ def prepare(x: np.ndarray, value: np.ndarray, step: np.ndarray, wall_time: np.nd
         x, value, step, wall_time = x[inside], value[inside], step[inside], wall_time[inside]
         smooth = smooth[inside] if smooth is not None else None
     finite = np.isfinite(value)
-    nonfinite = {
-        "NaN": x[np.isnan(value)], "+Inf": x[value == math.inf], "-Inf": x[value == -math.inf],
-    }
+    nonfinite = nonfinite_points(x, value, step, wall_time)
     total = len(x)
     downsampled = total > DOWNSAMPLE_ABOVE
-    smooth_x = x if smooth is not None else None
+    smooth_at = Points(x, step, wall_time) if smooth is not None else None
     if downsampled:
         # downsample the finite points; non-finite ones are drawn as markers of their own
         keep = np.flatnonzero(finite)
         if smooth is not None:
-            smooth_index = keep[downsample(smooth[keep], budget)]
-            smooth_x, smooth = x[smooth_index], smooth[smooth_index]
+            i = keep[downsample(smooth[keep], budget)]
+            smooth, smooth_at = smooth[i], Points(x[i], step[i], wall_time[i])
         index = keep[downsample(value[keep], budget)]
         x, value, step, wall_time = x[index], value[index], step[index], wall_time[index]
-    return Shown(x, value, step, wall_time, smooth, smooth_x, nonfinite, total, downsampled), state
+    return Shown(x, value, step, wall_time, smooth, smooth_at, nonfinite, total, downsampled), state

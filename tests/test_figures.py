@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from nanogpt_dash.ui.figures import (CHARTS, ERRORS, LINE, SMOOTH, TRACES_PER_SERIES, TraceUpdate, build_figure,
-                                     build_patch, run_color, series_traces)
+from nanogpt_dash.ui.figures import (CHARTS, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
+                                     line_trace, rename_patch, run_color, smooth_trace)
 from nanogpt_dash.views import prepare
 
 
@@ -14,49 +14,63 @@ def shown(values, smoothing=0.0):
     return result
 
 
-def test_patch_carries_exactly_the_k_new_points_of_each_trace():
+def test_extend_data_carries_exactly_the_k_new_points_of_each_trace():
     updates = [TraceUpdate(0, np.array([10, 11, 12]), np.array([5.0, 5.5, 6.0], dtype=np.float32), [[10, "t"]] * 3),
-               TraceUpdate(4, np.array([], dtype=np.int64), np.array([])),
-               TraceUpdate(8, np.array([12]), np.array([1.0]), [[12, "t"]])]
-    patch = build_patch(updates).to_plotly_json()
-    extended = {(op["location"][1], op["location"][2]): op["params"]["value"] for op in patch["operations"]}
-    assert extended[(0, "x")] == [10, 11, 12] and extended[(0, "y")] == [5.0, 5.5, 6.0]
-    assert len(extended[(0, "customdata")]) == 3
-    assert extended[(8, "x")] == [12]
-    assert not any(index == 4 for index, _ in extended), "no operation for a trace with nothing new"
-    assert all(op["operation"] == "Extend" for op in patch["operations"])
+               TraceUpdate(1, np.array([], dtype=np.int64), np.array([]), []),
+               TraceUpdate(3, np.array([12]), np.array([1.0]), [[12, "t"]])]
+    data, indices = extend_data(updates)
+    assert indices == [0, 3], "no entry for a trace with nothing new"
+    assert data["x"][0].tolist() == [10, 11, 12] and data["y"][0].tolist() == [5.0, 5.5, 6.0]
+    assert len(data["customdata"][0]) == 3
+    assert data["x"][1].tolist() == [12] and len(data["customdata"][1]) == 1
+    assert set(data) == {"x", "y", "customdata"}, "every trace extends the same arrays: one Plotly call per chart"
 
 
 def test_no_new_points_means_no_update():
-    assert build_patch([TraceUpdate(0, np.array([]), np.array([]))]) is None
+    assert extend_data([TraceUpdate(0, np.array([]), np.array([]), [])]) is None
+    assert rename_patch({}) is None
 
 
-def test_each_series_owns_four_traces_with_hover_details():
+def test_a_line_carries_step_and_local_time_for_the_hover_box():
     s = shown([3.0, 2.5, 2.0])
-    traces = series_traces("run-a", "A", "train/loss", s, s.step, None, smoothing=0.0)
-    assert len(traces) == TRACES_PER_SERIES
-    line = traces[LINE]
+    line = line_trace("run-a", "A", "train/loss", s, smoothing=0.0)
     assert line["name"] == "A · train" and line["x"].tolist() == [0, 1, 2]
     assert line["customdata"][1][0] == 1 and line["customdata"][1][1].startswith("20")
     assert "step %{customdata[0]}" in line["hovertemplate"] and "%{customdata[1]}" in line["hovertemplate"]
-    assert line["line"]["color"] == run_color("run-a")
-    assert traces[SMOOTH]["x"] == [] and not traces[SMOOTH]["showlegend"]
-    fig = build_figure(CHARTS[0], traces)
-    assert fig["layout"]["uirevision"] == CHARTS[0].name
+    assert line["line"]["color"] == run_color("run-a") and line["opacity"] == 1.0
+    fig = build_figure(CHARTS[0], [line])
+    assert fig["layout"]["uirevision"] == CHARTS[0].name and len(fig["data"]) == 1
 
 
 def test_smoothing_fades_the_raw_line_and_draws_the_ema():
     s = shown([3.0, 1.0, 3.0, 1.0], smoothing=0.5)
-    traces = series_traces("r", "r", "train/loss", s, s.step, None, smoothing=0.5)
-    assert traces[LINE]["opacity"] < 1 and len(traces[SMOOTH]["y"]) == 4
+    assert line_trace("r", "r", "train/loss", s, smoothing=0.5)["opacity"] < 1
+    smooth = smooth_trace("r", "r", "train/loss", s)
+    assert len(smooth["y"]) == 4 and len(smooth["customdata"]) == 4 and not smooth["showlegend"]
 
 
 def test_nan_and_inf_are_distinct_markers_with_a_count():
     s = shown([1.0, math.nan, math.inf, -math.inf, math.nan])
-    errors = series_traces("r", "r", "train/loss", s, s.step, None, 0.0)[ERRORS]
-    assert errors["name"] == "r · train: 2 NaN, 1 +Inf, 1 -Inf"
-    assert sorted(errors["marker"]["symbol"]) == ["triangle-down", "triangle-up", "x", "x"]
-    assert errors["yaxis"] == "y2"
+    traces = {kind: error_trace("r", "r", "train/loss", kind, points, len(points.x)) for kind, points in s.nonfinite.items()}
+    assert traces["NaN"]["name"] == "r · train: 2 NaN" and traces["NaN"]["x"].tolist() == [1, 4]
+    assert traces["+Inf"]["name"] == "r · train: 1 +Inf" and traces["-Inf"]["name"] == "r · train: 1 -Inf"
+    assert len({t["marker"]["symbol"] for t in traces.values()}) == 3, "each kind has its own symbol"
+    assert all(t["yaxis"] == "y2" for t in traces.values()), "drawn at the chart's edge, whatever the y scale"
+    assert traces["NaN"]["customdata"][0][0] == 1, "the hover box names the step"
+
+
+def test_trace_layout_puts_roles_in_blocks():
+    layout = TraceLayout(3, smooth=True, superseded=True, errors=((2, "NaN"), (0, "+Inf")))
+    assert [layout.line(i) for i in range(3)] == [0, 1, 2]
+    assert [layout.smoothed(i) for i in range(3)] == [3, 4, 5]
+    assert layout.error(2, "NaN") == 9 and layout.error(0, "+Inf") == 10
+    assert layout.error(1, "NaN") is None, "no trace yet: the chart is rebuilt"
+    assert TraceLayout(2, errors=((1, "NaN"),)).error(1, "NaN") == 2
+
+
+def test_rename_patch_only_touches_names():
+    ops = rename_patch({5: "r · train: 3 NaN"}).to_plotly_json()["operations"]
+    assert [(op["location"], op["params"]["value"]) for op in ops] == [(["data", 5, "name"], "r · train: 3 NaN")]
 
 
 def test_run_colour_is_stable_and_from_the_palette():

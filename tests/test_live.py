@@ -1,3 +1,4 @@
+import math
 import sqlite3
 import time
 
@@ -60,32 +61,77 @@ def test_ticks_send_full_figures_first_then_only_new_points(runs_dir):
     run.flush()
     store = LiveStore(runs_dir)
     store.poll()
-    figures, cursor = chart_updates(store, ["a"], None)
+    figures, extends, cursor = chart_updates(store, ["a"], None)
     assert figures[0]["data"][0]["x"].tolist() == [0, 1, 2]
+    assert len(figures[0]["data"]) == 3, "one trace per loss metric, none for roles nobody asked for"
+    assert all(e is no_update for e in extends)
 
-    figures, cursor = chart_updates(store, ["a"], cursor)
-    assert all(f is no_update for f in figures), "nothing new, nothing sent"
+    figures, extends, cursor = chart_updates(store, ["a"], cursor)
+    assert all(f is no_update for f in figures + extends), "nothing new, nothing sent"
 
     for step in (3, 4):
         run.log({"train/loss": 0.5}, step=step)
     run.flush()
     store.poll()
-    figures, cursor = chart_updates(store, ["a"], cursor)
-    operations = figures[0].to_plotly_json()["operations"]
-    assert [op["params"]["value"] for op in operations if op["location"] == ["data", 0, "x"]] == [[3, 4]]
-    assert figures[1] is no_update, "lr had no new points"
+    figures, extends, cursor = chart_updates(store, ["a"], cursor)
+    assert all(f is no_update for f in figures), "new points never resend the figure"
+    data, indices = extends[0]
+    assert indices == [0] and data["x"][0].tolist() == [3, 4] and data["y"][0].tolist() == [0.5, 0.5]
+    assert extends[1] is no_update, "lr had no new points"
     run.finish()
+
+
+def test_new_nan_values_extend_their_marker_trace_and_update_its_count(runs_dir):
+    from nanogpt_dash.ui.live_page import view_state
+
+    run = Run(runs_dir / "a")
+    run.log({"train/loss": 1.0}, step=0)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    view = view_state("step", 0.5, [], None)
+    _, _, cursor = chart_updates(store, ["a"], None, view)
+    run.log({"train/loss": math.nan}, step=1)
+    run.flush()
+    store.poll()
+    figures, extends, cursor = chart_updates(store, ["a"], cursor, view)
+    roles = [(t["meta"]["role"], t["meta"].get("kind")) for t in figures[0]["data"]]
+    assert ("errors", "NaN") in roles, "the first NaN rebuilds the chart with a marker trace"
+    index = roles.index(("errors", "NaN"))
+    assert figures[0]["data"][index]["name"].endswith(": 1 NaN")
+
+    run.log({"train/loss": math.nan}, step=2)
+    run.log({"train/loss": 0.5}, step=3)
+    run.flush()
+    store.poll()
+    figures, extends, cursor = chart_updates(store, ["a"], cursor, view)
+    data, indices = extends[0]
+    assert indices == [0, 3, index], "line, smoothed line and NaN markers of train/loss"
+    assert data["x"][2].tolist() == [2] and data["customdata"][2][0][0] == 2
+    ops = figures[0].to_plotly_json()["operations"]
+    assert [op["params"]["value"] for op in ops] == ["a · train: 2 NaN"]
+    run.finish()
+
+
+def test_a_cursor_of_another_shape_gets_full_figures_not_an_exception(runs_dir):
+    log_steps(runs_dir / "a", range(3))
+    store = LiveStore(runs_dir)
+    store.poll()
+    _, _, cursor = chart_updates(store, ["a"], None)
+    for broken in ({"runs": "a"}, {**cursor, "charts": {"loss": {"sent": {"a\ntrain/loss": 3}}}}, 42):
+        figures, _, _ = chart_updates(store, ["a"], broken)
+        assert isinstance(figures[0], dict) and figures[0]["data"][0]["x"].tolist() == [0, 1, 2]
 
 
 def test_a_resume_rebuilds_the_figure_without_the_superseded_points(runs_dir):
     log_steps(runs_dir / "a", range(5))
     store = LiveStore(runs_dir)
     store.poll()
-    _, cursor = chart_updates(store, ["a"], None)
+    _, _, cursor = chart_updates(store, ["a"], None)
     log_steps(runs_dir / "a", range(2, 4), resume_step=2, value=0.5)
     store.get("a").meta_read_at = 0
     store.poll()
-    figures, cursor = chart_updates(store, ["a"], cursor)
+    figures, _, cursor = chart_updates(store, ["a"], cursor)
     assert figures[0]["data"][0]["x"].tolist() == [0, 1, 2, 3]
     assert figures[0]["data"][0]["y"].tolist() == [1.0, 1.0, 0.5, 0.5]
 
@@ -184,17 +230,17 @@ def test_series_memory_is_about_twelve_bytes_a_point(runs_dir):
 
 
 def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
-    from nanogpt_dash.ui.figures import SUPERSEDED
     from nanogpt_dash.ui.live_page import view_state
 
     log_steps(runs_dir / "r", range(10), value=1.0)
     log_steps(runs_dir / "r", range(6, 12), resume_step=6, value=2.0)
     store = LiveStore(runs_dir)
     store.poll()
-    hidden, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, [], None))
-    shown, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, ["superseded"], None))
-    assert len(hidden[0]["data"][SUPERSEDED]["x"]) == 0
-    assert shown[0]["data"][SUPERSEDED]["x"].tolist() == [6, 7, 8, 9]
+    hidden, _, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, [], None))
+    shown, _, _ = chart_updates(store, ["r"], None, view_state("step", 0.0, ["superseded"], None))
+    assert not any(t["meta"]["role"] == "superseded" for t in hidden[0]["data"])
+    old = [t for t in shown[0]["data"] if t["meta"]["role"] == "superseded" and t["meta"]["key"] == "train/loss"]
+    assert old[0]["x"].tolist() == [6, 7, 8, 9]
     assert shown[0]["data"][0]["x"].tolist() == list(range(12)), "the live curve is the same either way"
 
 
@@ -209,7 +255,7 @@ def test_every_x_axis_mode_builds_a_chart(runs_dir):
     store.poll()
     xs = {}
     for mode in X_MODES:
-        figures, _ = chart_updates(store, ["r"], None, view_state(mode, 0.0, [], None))
+        figures, _, _ = chart_updates(store, ["r"], None, view_state(mode, 0.0, [], None))
         xs[mode] = figures[0]["data"][0]["x"]
         assert figures[0]["layout"]["xaxis"]["type"] == ("date" if mode == "wall" else "linear")
     assert xs["tokens"].tolist() == [0, 64, 128, 192, 256]
@@ -235,13 +281,13 @@ def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
     store = LiveStore(runs_dir)
     store.poll()
     view = view_state("step", 0.0, [], 600)
-    overview, cursor = chart_updates(store, ["big"], None, view, {})
+    overview, _, cursor = chart_updates(store, ["big"], None, view, {})
     assert len(overview[0]["data"][0]["x"]) <= 1201, "about two points per pixel"
     zoom = {"loss": [5000, 5100]}
     chart_updates(store, ["big"], cursor, view, zoom)  # this answer never reaches the browser
-    figures, cursor = chart_updates(store, ["big"], cursor, view, zoom)  # a plain tick: the same zoom store
+    figures, _, cursor = chart_updates(store, ["big"], cursor, view, zoom)  # a plain tick: the same zoom store
     assert figures[0]["data"][0]["x"].tolist() == list(range(5000, 5101))
-    figures, _ = chart_updates(store, ["big"], cursor, view, zoom)
+    figures, _, _ = chart_updates(store, ["big"], cursor, view, zoom)
     assert not isinstance(figures[0], dict), "an applied zoom is not rebuilt again"
     run.finish()
 
@@ -255,11 +301,11 @@ def test_a_view_change_that_keeps_the_x_axis_keeps_the_zoom(runs_dir):
     store = LiveStore(runs_dir)
     store.poll()
     zoom = {"loss": [5000, 5100]}
-    _, cursor = chart_updates(store, ["big"], None, view_state("step", 0.0, [], 600), {})
-    _, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.0, [], 600), zoom)
-    smoothed, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.5, [], 600), zoom)
+    _, _, cursor = chart_updates(store, ["big"], None, view_state("step", 0.0, [], 600), {})
+    _, _, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.0, [], 600), zoom)
+    smoothed, _, cursor = chart_updates(store, ["big"], cursor, view_state("step", 0.5, [], 600), zoom)
     assert smoothed[0]["data"][0]["x"].tolist() == list(range(5000, 5101))
-    by_time, _ = chart_updates(store, ["big"], cursor, view_state("relative", 0.5, [], 600), zoom)
+    by_time, _, _ = chart_updates(store, ["big"], cursor, view_state("relative", 0.5, [], 600), zoom)
     assert len(by_time[0]["data"][0]["x"]) <= 1201, "a new x axis starts from the overview"
 
 

@@ -56,7 +56,7 @@ def test_prepare_downsamples_only_past_the_threshold_and_counts_non_finite():
     y[[100, 200, 300]] = [math.nan, math.inf, -math.inf]
     shown, _ = prepare(x, y, x, x.astype(float), budget=1000)
     assert shown.downsampled and shown.total == n and len(shown.x) <= 1001
-    assert shown.nonfinite["NaN"].tolist() == [100] and shown.nonfinite["+Inf"].tolist() == [200]
+    assert shown.nonfinite["NaN"].x.tolist() == [100] and shown.nonfinite["+Inf"].step.tolist() == [200]
     small, _ = prepare(x[:500], y[:500], x[:500], x[:500].astype(float), budget=1000)
     assert not small.downsampled and len(small.x) == 500
 
@@ -75,8 +75,8 @@ def test_smoothing_is_computed_before_downsampling():
     y = np.random.default_rng(3).normal(size=n)
     full, _ = ema(y, 0.9)
     shown, _ = prepare(np.arange(n), y, np.arange(n), np.zeros(n), budget=1000, smoothing=0.9)
-    np.testing.assert_allclose(shown.smooth, full[shown.smooth_x])
-    assert len(shown.smooth_x) <= 1001, "the smoothed line is downsampled on its own"
+    np.testing.assert_allclose(shown.smooth, full[shown.smooth_at.x])
+    assert len(shown.smooth_at.x) <= 1001, "the smoothed line is downsampled on its own"
 
 
 def test_x_axis_modes():

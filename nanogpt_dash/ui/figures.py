@@ -1,9 +1,19 @@
-"""Pure functions from prepared series to Plotly figures and to incremental updates (Patch).
+"""Pure functions from prepared series to Plotly figures and to incremental updates.
 
-Every (run, metric) pair owns TRACES_PER_SERIES consecutive traces, in this order: the line
-(faint when smoothing is on), the smoothed line, markers for NaN/±Inf values, and the superseded
-points of earlier segments (empty unless asked for). Fixed positions let a Patch address a trace
-by index without the browser telling us what it has.
+A chart draws S series, one per (run, metric). Its traces come in blocks, so that an update can
+address a trace by index without the browser telling us what it has (see TraceLayout):
+
+    0 .. S-1      the line of each series (faint while smoothing is on)
+    S .. 2S-1     the smoothed line of each series, only while smoothing is on
+    next S        the superseded points of earlier segments, only when asked for
+    then          one trace of markers per (series, kind of non-finite value) that has any
+
+A role nobody asked for has no traces: one run's loss chart has 3 traces, not 12. Each
+browser redraw costs time in proportion to the traces it holds.
+
+Live points travel as `dcc.Graph.extendData`: one Plotly.extendTraces per chart and tick, and a
+few bytes per point. Every trace carries the same arrays (x, y, customdata) so that one call
+can extend them all.
 """
 
 from __future__ import annotations
@@ -11,19 +21,27 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from dash import Patch
 
-from ..views import X_MODES, Shown
+from ..views import X_MODES, Points, Shown
 
 # Tableau 10: distinct, readable on white, and colour-blind friendlier than the Plotly default.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-TRACES_PER_SERIES = 4
-LINE, SMOOTH, ERRORS, SUPERSEDED = range(TRACES_PER_SERIES)
-ERROR_SYMBOLS = {"NaN": ("x", 0.96), "+Inf": ("triangle-up", 0.96), "-Inf": ("triangle-down", 0.04)}
+# marker symbol and height (in the chart's 0..1 overlay axis) of each kind of non-finite value
+ERROR_MARKERS = {"NaN": ("x", 0.96), "+Inf": ("triangle-up", 0.96), "-Inf": ("triangle-down", 0.04)}
+# Every redraw of a chart pays for its layout: margins are fixed (automatic ones cost a second
+# layout pass), tick labels are not measured for overflow, and the look of Plotly's "plotly_white"
+# template is spelled out (a template is merged into the figure on every redraw, and is 7 KB).
+MARGIN = {"l": 62, "r": 12, "t": 36, "b": 40}
+GRID = "#EBF0F8"
+AXIS = {"automargin": False, "ticklabeloverflow": "allow", "zeroline": False, "ticks": "",
+        "gridcolor": GRID, "linecolor": GRID}
+LOOK = {"font": {"color": "#2a3f5f"}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "hoverlabel": {"align": "left"}}
 
 
 @dataclass(frozen=True)
@@ -48,8 +66,32 @@ KEY_STYLE = {
 }
 
 HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<br>%{y:.7g}<extra></extra>"
-SMOOTH_HOVER = "<b>%{fullData.name}</b><br>x %{x}<br>%{y:.7g}<extra></extra>"
-ERROR_HOVER = "<b>%{fullData.name}</b><br>x %{x}<extra></extra>"
+ERROR_HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<extra></extra>"
+
+
+@dataclass(frozen=True)
+class TraceLayout:
+    """Where each trace of a chart sits (see the module docstring)."""
+
+    series: int
+    smooth: bool = False
+    superseded: bool = False
+    errors: tuple[tuple[int, str], ...] = ()  # (series index, kind), in trace order
+
+    def line(self, i: int) -> int:
+        return i
+
+    def smoothed(self, i: int) -> int:
+        assert self.smooth, "no smoothed traces in this layout"
+        return self.series + i
+
+    def error(self, i: int, kind: str) -> int | None:
+        """The trace of series i's markers of `kind`, or None when the chart has none (a rebuild adds it)."""
+        try:
+            position = self.errors.index((i, kind))
+        except ValueError:
+            return None
+        return self.series * (1 + self.smooth + self.superseded) + position
 
 
 def run_color(run_id: str) -> str:
@@ -57,64 +99,76 @@ def run_color(run_id: str) -> str:
     return PALETTE[zlib.crc32(run_id.encode()) % len(PALETTE)]
 
 
+def series_label(run_name: str, key: str) -> str:
+    return f"{run_name} · {KEY_STYLE.get(key, {'label': key})['label']}"
+
+
 def timestamps(wall_time: np.ndarray) -> list[str]:
     """Local wall-clock time of each point, for the hover box."""
     if not len(wall_time):
         return []
     offset = time.localtime(float(wall_time[-1])).tm_gmtoff
-    local = ((wall_time + offset) * 1000).astype("datetime64[ms]")
+    local = ((np.asarray(wall_time) + offset) * 1000).astype("datetime64[ms]")
     return np.char.replace(np.datetime_as_string(local, unit="s"), "T", " ").tolist()
 
 
 def hover_data(step: np.ndarray, wall_time: np.ndarray) -> list[list]:
-    return [list(pair) for pair in zip(step.tolist(), timestamps(wall_time))]
+    """customdata of each point: [step, local time]."""
+    return [list(pair) for pair in zip(np.asarray(step).tolist(), timestamps(wall_time))]
 
 
-def error_name(label: str, shown_counts: dict[str, int]) -> str:
-    counts = ", ".join(f"{n} {kind}" for kind, n in shown_counts.items() if n)
-    return f"{label}: {counts}" if counts else f"{label}: no NaN/Inf"
+def error_name(label: str, kind: str, count: int) -> str:
+    return f"{label}: {count:,} {kind}"
 
 
-def series_traces(run_id: str, run_name: str, key: str, shown: Shown, step: np.ndarray,
-                  superseded: Shown | None, smoothing: float) -> list[dict]:
-    """The TRACES_PER_SERIES traces of one (run, metric)."""
+def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: float) -> dict:
     style = KEY_STYLE.get(key, dict(label=key, dash="solid", mode="lines"))
-    color = run_color(run_id)
-    label = f"{run_name} · {style['label']}"
-    gl = "scattergl" if len(shown.x) > 5000 else "scatter"
-    line = {
-        "type": gl, "name": label, "legendgroup": run_id, "mode": style["mode"],
-        "x": shown.x, "y": shown.y.astype(np.float32), "customdata": hover_data(step, shown.wall_time),
-        "hovertemplate": HOVER, "line": {"color": color, "dash": style["dash"], "width": 1.6},
+    return {
+        "type": "scattergl" if len(shown.x) > 5000 else "scatter", "name": series_label(run_name, key),
+        "legendgroup": run_id, "mode": style["mode"],
+        "x": shown.x, "y": shown.y.astype(np.float32), "customdata": hover_data(shown.step, shown.wall_time),
+        "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": style["dash"], "width": 1.6},
         "marker": {"size": 4}, "opacity": 0.3 if smoothing > 0 else 1.0,
         "meta": {"run": run_id, "key": key, "role": "line", "total": shown.total},
     }
-    smooth = {
-        "type": gl, "name": f"{label} (smoothed)", "legendgroup": run_id, "mode": "lines", "showlegend": False,
-        "x": shown.smooth_x if shown.smooth is not None else [],
-        "y": shown.smooth.astype(np.float32) if shown.smooth is not None else [],
-        "hovertemplate": SMOOTH_HOVER, "line": {"color": color, "dash": style["dash"], "width": 2.2},
+
+
+def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown) -> dict:
+    at = shown.smooth_at
+    return {
+        "type": "scattergl" if len(at.x) > 5000 else "scatter", "name": f"{series_label(run_name, key)} (smoothed)",
+        "legendgroup": run_id, "mode": "lines", "showlegend": False,
+        "x": at.x, "y": shown.smooth.astype(np.float32), "customdata": hover_data(at.step, at.wall_time),
+        "hovertemplate": HOVER,
+        "line": {"color": run_color(run_id), "dash": KEY_STYLE.get(key, {}).get("dash", "solid"), "width": 2.2},
         "meta": {"run": run_id, "key": key, "role": "smooth"},
     }
-    counts = {kind: len(xs) for kind, xs in shown.nonfinite.items()}
-    errors = {
-        "type": "scatter", "name": error_name(label, counts), "legendgroup": run_id, "mode": "markers",
-        "showlegend": any(counts.values()), "yaxis": "y2", "hovertemplate": ERROR_HOVER,
-        "x": np.concatenate([xs for xs in shown.nonfinite.values()]) if any(counts.values()) else [],
-        "y": [ERROR_SYMBOLS[kind][1] for kind, xs in shown.nonfinite.items() for _ in range(len(xs))],
-        "marker": {"color": "#d62728", "size": 9, "line": {"width": 1, "color": color},
-                   "symbol": [ERROR_SYMBOLS[kind][0] for kind, xs in shown.nonfinite.items() for _ in range(len(xs))]},
-        "meta": {"run": run_id, "key": key, "role": "errors", "counts": counts},
-    }
-    old = superseded if superseded is not None and len(superseded.x) else None
-    hidden = {
-        "type": "scatter", "name": f"{label} (superseded)", "legendgroup": run_id, "mode": "lines",
-        "showlegend": old is not None, "x": old.x if old else [], "y": old.y.astype(np.float32) if old else [],
-        "hovertemplate": "<b>%{fullData.name}</b><br>%{x}<br>%{y:.7g}<extra></extra>",
-        "line": {"color": color, "dash": "dot", "width": 1}, "opacity": 0.45,
+
+
+def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) -> dict:
+    """Points of earlier segments that a resume replaced (dotted and faint; empty when there are none)."""
+    has = old is not None and len(old.x) > 0
+    return {
+        "type": "scatter", "name": f"{series_label(run_name, key)} (superseded)", "legendgroup": run_id,
+        "mode": "lines", "showlegend": has,
+        "x": old.x if has else [], "y": old.y.astype(np.float32) if has else [],
+        "customdata": hover_data(old.step, old.wall_time) if has else [],
+        "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": "dot", "width": 1}, "opacity": 0.45,
         "meta": {"run": run_id, "key": key, "role": "superseded"},
     }
-    return [line, smooth, errors, hidden]
+
+
+def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points, count: int) -> dict:
+    """Markers, above (NaN, +Inf) or below (-Inf) the plot area, where a value was not finite."""
+    symbol, height = ERROR_MARKERS[kind]
+    return {
+        "type": "scatter", "name": error_name(series_label(run_name, key), kind, count), "legendgroup": run_id,
+        "mode": "markers", "yaxis": "y2", "hovertemplate": ERROR_HOVER,
+        "x": points.x, "y": np.full(len(points.x), height, dtype=np.float32),
+        "customdata": hover_data(points.step, points.wall_time),
+        "marker": {"color": "#d62728", "size": 9, "symbol": symbol, "line": {"width": 1, "color": run_color(run_id)}},
+        "meta": {"run": run_id, "key": key, "role": "errors", "kind": kind},
+    }
 
 
 def build_figure(chart: Chart, traces: Sequence[dict], x_mode: str = "step", log_y: bool = False,
@@ -125,49 +179,44 @@ def build_figure(chart: Chart, traces: Sequence[dict], x_mode: str = "step", log
         "data": list(traces),
         "layout": {
             "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
-            "margin": {"l": 55, "r": 10, "t": 36, "b": 36},
-            "xaxis": {"title": {"text": X_MODES.get(x_mode, x_mode), "standoff": 6, "font": {"size": 12}},
-                      "automargin": True, "zeroline": False,
-                      "type": "date" if x_mode == "wall" else "linear"},
-            "yaxis": {"type": "log" if log_y else "linear", "automargin": True, "zeroline": False,
-                      "exponentformat": "e", **({"tickformat": chart.tickformat} if chart.tickformat else {})},
+            "margin": MARGIN,
+            "xaxis": {"title": {"text": X_MODES.get(x_mode, x_mode), "standoff": 4, "font": {"size": 12}},
+                      "type": "date" if x_mode == "wall" else "linear", **AXIS},
+            "yaxis": {"type": "log" if log_y else "linear", "exponentformat": "e", **AXIS,
+                      **({"tickformat": chart.tickformat} if chart.tickformat else {})},
             "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
             "legend": {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}},
             "hovermode": "closest",
             "uirevision": chart.name,  # keep the user's zoom across updates
-            "template": "plotly_white",
+            **LOOK,
         },
     }
 
 
 @dataclass
 class TraceUpdate:
-    """New points for one trace, in the shape of its x, y and customdata arrays."""
+    """New points for one trace: x, y and customdata ([step, time]) of each."""
 
     index: int
     x: np.ndarray
-    y: np.ndarray | list
-    customdata: list | None = None
-    symbols: list[str] | None = None
-    name: str | None = None
+    y: np.ndarray
+    customdata: list
 
 
-def build_patch(updates: Sequence[TraceUpdate]) -> Patch | None:
-    """An update that appends each trace's new points; None when there is nothing new."""
+def extend_data(updates: Sequence[TraceUpdate]) -> list | None:
+    """The `extendData` of a dcc.Graph that appends each trace's new points; None when nothing is new."""
+    updates = [u for u in updates if len(u.x)]
+    if not updates:
+        return None
+    return [{"x": [u.x for u in updates], "y": [u.y for u in updates], "customdata": [u.customdata for u in updates]},
+            [u.index for u in updates]]
+
+
+def rename_patch(names: Mapping[int, str]) -> Patch | None:
+    """A Patch of the figure that renames traces (error markers whose count changed); None when none did."""
+    if not names:
+        return None
     patch = Patch()
-    changed = False
-    for u in updates:
-        if u.name is not None:
-            patch["data"][u.index]["name"] = u.name
-            patch["data"][u.index]["showlegend"] = True
-            changed = True
-        if not len(u.x):
-            continue
-        changed = True
-        patch["data"][u.index]["x"].extend(list(u.x))
-        patch["data"][u.index]["y"].extend(list(u.y))
-        if u.customdata is not None:
-            patch["data"][u.index]["customdata"].extend(u.customdata)
-        if u.symbols is not None:
-            patch["data"][u.index]["marker"]["symbol"].extend(u.symbols)
-    return patch if changed else None
+    for index, name in names.items():
+        patch["data"][index]["name"] = name
+    return patch

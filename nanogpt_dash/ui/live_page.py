@@ -22,15 +22,18 @@ from plotly.io.json import to_json_plotly
 
 from ..analytics import Progress, format_duration, progress
 from ..live import LiveStore
-from ..views import DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, prepare, x_values
+from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
+                     x_values)
 from . import ids
-from .figures import (CHARTS, ERROR_SYMBOLS, KEY_STYLE, TRACES_PER_SERIES, Chart, TraceUpdate, build_figure,
-                      build_patch, error_name, hover_data, run_color, series_traces)
+from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_name, error_trace,
+                      extend_data, hover_data, line_trace, rename_patch, run_color, series_label, smooth_trace,
+                      superseded_trace)
 
 DEFAULT_RATE_HZ = 5
 MAX_RATE_HZ = 10
 HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
+KPI_PERIOD_S = 0.5
 PACE_TIMEOUT_MS = 5000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
 # the metrics this page draws or summarises: the only ones the server keeps in memory
@@ -118,7 +121,8 @@ def register(app: Dash, store: LiveStore) -> None:
         return (new_options if new_options != options else no_update,
                 selected if selected != (current or []) else no_update)
 
-    chart_outputs = [Output(ids.chart(c.name), "figure") for c in CHARTS]
+    chart_outputs = ([Output(ids.chart(c.name), "figure") for c in CHARTS]
+                     + [Output(ids.chart(c.name), "extendData") for c in CHARTS])
 
     @app.callback(
         *chart_outputs, Output(ids.CURSOR, "data"), Output(ids.KPIS, "children"), Output(ids.SAMPLE, "children"),
@@ -131,14 +135,13 @@ def register(app: Dash, store: LiveStore) -> None:
         zooms, cursor = rest
         selected = [r for r in (selected or []) if store.get(r)]
         view = view_state(x_mode, smoothing, options, width)
-        figures, cursor = chart_updates(store, selected, cursor, view, zooms or {})
+        figures, extends, cursor = chart_updates(store, selected, cursor, view, zooms or {})
         focus = cursor["runs"][0] if cursor["runs"] else None
-        kpis = kpi_cards(store, focus) if focus else html.Div("Select a run to see its numbers.", className="text-muted")
+        kpis = key_numbers(store, focus, cursor)
         sample = latest_sample(store, focus, cursor)
         # re-rendering unchanged HTML costs every browser a React pass per tick: send changes only
-        kpis = only_if_changed(cursor, "kpis", kpis)
         alerts = only_if_changed(cursor, "alerts", run_alerts(store, selected))
-        return (*figures, cursor, kpis, sample, alerts, time.time())
+        return (*figures, *extends, cursor, kpis, sample, alerts, time.time())
 
     # The interval only asks for an update when the previous answer has arrived. Dash drops an
     # answer once a newer request of the same callback is on its way, so ticks that outpace a
@@ -160,7 +163,7 @@ def register(app: Dash, store: LiveStore) -> None:
 
     app.clientside_callback(
         """
-        function(rate, nWatch, heartbeat) {
+        function(rate, nWatch, heartbeat, shownInterval, shownLabel, shownColor) {
             // Count a server answer as the moment we received it: client and server clocks may differ.
             const now = Date.now();
             const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
@@ -172,11 +175,15 @@ def register(app: Dash, store: LiveStore) -> None:
             if (age !== null && age < Math.max(1500, 3 * interval)) { label = "live"; color = "success"; }
             else if (age !== null && age < 10000) { label = "reconnecting…"; color = "warning"; }
             else if (age !== null) { label = "server unreachable"; color = "danger"; }
-            return [interval, label, color];
+            // an unchanged prop sent anyway still costs a store update and a re-render
+            const nc = dash_clientside.no_update;
+            return [interval === shownInterval ? nc : interval, label === shownLabel ? nc : label,
+                    color === shownColor ? nc : color];
         }
         """,
         Output(ids.TICK, "interval"), Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
         Input(ids.RATE, "value"), Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
+        State(ids.TICK, "interval"), State(ids.CONNECTION, "children"), State(ids.CONNECTION, "color"),
     )
 
     # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
@@ -313,22 +320,24 @@ def run_alerts(store: LiveStore, selected: list[str]) -> list:
 
 
 def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
-                  zooms: dict | None = None) -> tuple[list, dict]:
-    """Per chart, a full figure or a Patch of new points (or no_update), and the cursor after it.
+                  zooms: dict | None = None) -> tuple[list, list, dict]:
+    """Per chart, what its `figure` and its `extendData` receive, and the cursor after it.
 
-    `zooms` holds each chart's x range as the browser last set it (None: the overview). A zoom is
-    applied when it differs from the one the cursor has seen, not when it triggered the call: the
-    answer to the triggering request may have been dropped, and the next request must apply it.
+    A chart gets either a full figure (extendData: no_update) or new points as extendData, with a
+    Patch of the figure only when trace names change (error counts). `zooms` holds each chart's x
+    range as the browser last set it (None: the overview). A zoom is applied when it differs from
+    the one the cursor has seen, not when it triggered the call: the answer to the triggering
+    request may have been dropped, and the next request must apply it.
     """
     view = view or view_state(None, None, None, None)
     zooms = zooms or {}
     versions = {r: store.get(r).version for r in selected}
-    fresh = (cursor is None or cursor.get("runs") != selected or cursor.get("versions") != versions
+    fresh = (not valid_cursor(cursor) or cursor.get("runs") != selected or cursor.get("versions") != versions
              or cursor.get("view") != view)
     carried: dict[str, list | None] = {}
     if fresh:
         # Plotly keeps the user's zoom while the x axis stays the same (same uirevision): so do we
-        same_axis = cursor is not None and all(cursor["view"].get(k) == view[k] for k in ("x", "log"))
+        same_axis = valid_cursor(cursor) and all(cursor["view"].get(k) == view[k] for k in ("x", "log"))
         if same_axis:
             carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
@@ -336,20 +345,42 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
                   "zooms": dict(cursor["zooms"] if same_axis else zooms)}
     else:  # a new cursor: the one that came in stays as the browser has it
         cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
-    figures = []
+    figures, extends = [], []
     for chart in CHARTS:
-        state = cursor["charts"][chart.name]
+        series = trace_keys(chart, selected)
+        state = cursor["charts"].get(chart.name)
+        if not valid_chart_state(state, len(series), view):
+            state = None
         zoom = state["zoom"] if state else carried.get(chart.name)
         if zooms.get(chart.name) != cursor["zooms"].get(chart.name):
             zoom = parse_zoom(zooms.get(chart.name), view["x"])
             cursor["zooms"][chart.name] = zooms.get(chart.name)
-        if state is None or zoom_needs_rebuild(state, zoom) or grown_too_large(state, view):
-            figure, state = full_chart(store, chart, selected, view, zoom)
-        else:
-            figure, state = chart_patch(store, chart, selected, view, {**state, "zoom": zoom})
-        cursor["charts"][chart.name] = state
+        update = None
+        if state is not None and not zoom_needs_rebuild(state, zoom) and not grown_too_large(state, view):
+            update = chart_tick(store, series, view, {**state, "zoom": zoom})
+        if update is None:
+            figure, state = full_chart(store, chart, series, view, zoom)
+            update = (figure, no_update, state)
+        figure, extend, cursor["charts"][chart.name] = update
         figures.append(figure)
-    return figures, cursor
+        extends.append(extend)
+    return figures, extends, cursor
+
+
+def valid_cursor(cursor) -> bool:
+    """The cursor comes from the browser: anything of another shape (an older page, a tampered one) is ignored."""
+    return (isinstance(cursor, dict) and isinstance(cursor.get("runs"), list) and isinstance(cursor.get("view"), dict)
+            and isinstance(cursor.get("charts"), dict) and isinstance(cursor.get("zooms"), dict))
+
+
+def valid_chart_state(state, n_series: int, view: dict) -> bool:
+    if not isinstance(state, dict):
+        return False
+    sent, emas = state.get("sent"), state.get("ema")
+    return (isinstance(sent, list) and len(sent) == n_series and all(isinstance(n, int) and n >= 0 for n in sent)
+            and isinstance(state.get("err"), list) and all(isinstance(e, list) and len(e) == 3 for e in state["err"])
+            and (view["smooth"] == 0 or (isinstance(emas, list) and len(emas) == n_series))
+            and isinstance(state.get("grown"), int) and "zoom" in state and "downsampled" in state)
 
 
 def parse_zoom(x_range: list | None, x_mode: str) -> list | None:
@@ -360,8 +391,13 @@ def parse_zoom(x_range: list | None, x_mode: str) -> list | None:
 
 
 def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
-    """The (run, metric) of each series of a chart; series i owns traces 4i..4i+3."""
+    """The (run, metric) of each series of a chart, in trace order."""
     return [(run_id, key) for run_id in selected for key in chart.keys]
+
+
+def trace_layout(state: dict, n_series: int, view: dict) -> TraceLayout:
+    return TraceLayout(n_series, smooth=view["smooth"] > 0, superseded=view["superseded"],
+                       errors=tuple((i, kind) for i, kind, _ in state["err"]))
 
 
 def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
@@ -381,68 +417,74 @@ def tokens_per_step(config: dict) -> int | None:
         return None
 
 
-def full_chart(store: LiveStore, chart: Chart, selected: list[str], view: dict, zoom: list | None) -> tuple[dict, dict]:
-    traces, sent, emas, errors = [], {}, {}, {}
+def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], view: dict,
+               zoom: list | None) -> tuple[dict, dict]:
+    lines, smooths, olds, errors = [], [], [], []
+    sent, emas, err = [], [], []
     downsampled = False
-    for run_id, key in trace_keys(chart, selected):
+    for i, (run_id, key) in enumerate(series):
         name, start, tokens = run_context(store, run_id)
         v = store.view(run_id, key)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
         shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=view["smooth"],
                                    x_range=tuple(zoom) if zoom else None)
-        old = None
+        lines.append(line_trace(run_id, name, key, shown, view["smooth"]))
+        if view["smooth"] > 0:
+            smooths.append(smooth_trace(run_id, name, key, shown))
+            emas.append([ema_state.last, ema_state.count])
         if view["superseded"]:
             s = store.superseded(run_id, key)
-            old_x = x_values(view["x"], s.step, s.wall_time, tokens, start)
-            old, _ = prepare(old_x, s.value, s.step, s.wall_time, budget=view["budget"])
-        traces += series_traces(run_id, name, key, shown, shown.step, old, view["smooth"])
-        series_id = f"{run_id}\n{key}"
-        if v.end:  # the cursor travels with every request: keep it to what exists
-            sent[series_id] = v.end
-        if view["smooth"] > 0:
-            emas[series_id] = [ema_state.last, ema_state.count]
-        counts = {kind: len(xs) for kind, xs in shown.nonfinite.items() if len(xs)}
-        if counts:
-            errors[series_id] = counts
+            old, _ = prepare(x_values(view["x"], s.step, s.wall_time, tokens, start), s.value, s.step, s.wall_time,
+                             budget=view["budget"])
+            olds.append(superseded_trace(run_id, name, key, old))
+        for kind, points in shown.nonfinite.items():
+            errors.append(error_trace(run_id, name, key, kind, points, len(points.x)))
+            err.append([i, kind, len(points.x)])
+        sent.append(int(v.end))
         downsampled |= shown.downsampled
     note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
-    figure = build_figure(chart, traces, view["x"], view["log"], note)
+    figure = build_figure(chart, lines + smooths + olds + errors, view["x"], view["log"], note)
     figure["layout"]["uirevision"] = f"{chart.name}:{view['x']}:{view['log']}"
-    return figure, {"sent": sent, "ema": emas, "errors": errors, "zoom": zoom, "downsampled": downsampled, "grown": 0}
+    state = {"sent": sent, "err": err, "zoom": zoom, "downsampled": downsampled, "grown": 0}
+    if emas:
+        state["ema"] = emas
+    return figure, state
 
 
-def chart_patch(store: LiveStore, chart: Chart, selected: list[str], view: dict, state: dict) -> tuple[object, dict]:
-    updates, grown = [], 0
-    sent, emas, errors = dict(state["sent"]), dict(state["ema"]), dict(state["errors"])
-    for i, (run_id, key) in enumerate(trace_keys(chart, selected)):
-        series_id = f"{run_id}\n{key}"
-        v = store.view(run_id, key, start=sent.get(series_id, 0))
-        sent[series_id] = v.end
+def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, state: dict) -> tuple | None:
+    """(figure, extendData, state) for the points the browser lacks; None when the chart must be rebuilt."""
+    layout = trace_layout(state, len(series), view)
+    sent, emas = list(state["sent"]), [list(e) for e in state.get("ema", [])]
+    err = [list(e) for e in state["err"]]
+    updates, renames, grown = [], {}, 0
+    for i, (run_id, key) in enumerate(series):
+        v = store.view(run_id, key, start=sent[i])
+        sent[i] = int(v.end)
         if not len(v.step):
             continue
         name, start, tokens = run_context(store, run_id)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
-        base = i * TRACES_PER_SERIES
         custom = hover_data(v.step, v.wall_time)
-        updates.append(TraceUpdate(base, x, v.value, custom))
-        if view["smooth"] > 0:
-            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas.get(series_id, (0.0, 0))))
-            emas[series_id] = [ema_state.last, ema_state.count]
-            updates.append(TraceUpdate(base + 1, x, smooth.astype(np.float32)))
-        bad = ~np.isfinite(v.value)
-        if bad.any():
-            kinds = np.where(np.isnan(v.value[bad]), "NaN", np.where(v.value[bad] > 0, "+Inf", "-Inf")).tolist()
-            counts = dict(errors.get(series_id, {}))
-            for kind in kinds:
-                counts[kind] = counts.get(kind, 0) + 1
-            errors[series_id] = counts
-            label = f"{name} · " + KEY_STYLE.get(key, {"label": key})["label"]
-            updates.append(TraceUpdate(base + 2, x[bad], [ERROR_SYMBOLS[k][1] for k in kinds],
-                                       symbols=[ERROR_SYMBOLS[k][0] for k in kinds], name=error_name(label, counts)))
-        grown = max(grown, len(v.step))  # the growth of the fastest trace decides when to resample
-    patch = build_patch(updates)
-    return (no_update if patch is None else patch), {**state, "sent": sent, "ema": emas, "errors": errors,
-                                                     "grown": state["grown"] + grown}
+        updates.append(TraceUpdate(layout.line(i), x, v.value.astype(np.float32), custom))
+        if layout.smooth:
+            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[i]))
+            emas[i] = [ema_state.last, ema_state.count]
+            updates.append(TraceUpdate(layout.smoothed(i), x, smooth.astype(np.float32), custom))
+        for kind, points in nonfinite_points(x, v.value, v.step, v.wall_time).items():
+            index = layout.error(i, kind)
+            if index is None:
+                return None  # the first value of a new kind needs a trace of its own
+            entry = next(e for e in err if e[0] == i and e[1] == kind)
+            entry[2] += len(points.x)
+            renames[index] = error_name(series_label(name, key), kind, entry[2])
+            height = np.full(len(points.x), ERROR_MARKERS[kind][1], dtype=np.float32)
+            updates.append(TraceUpdate(index, points.x, height, hover_data(points.step, points.wall_time)))
+        grown = max(grown, int(len(v.step)))  # the growth of the fastest trace decides when to resample
+    extend, patch = extend_data(updates), rename_patch(renames)
+    state = {**state, "sent": sent, "err": err, "grown": state["grown"] + grown}
+    if layout.smooth:
+        state["ema"] = emas
+    return (no_update if patch is None else patch), (no_update if extend is None else extend), state
 
 
 def zoom_needs_rebuild(state: dict, zoom: list | None) -> bool:
@@ -454,10 +496,24 @@ def grown_too_large(state: dict, view: dict) -> bool:
     """True when a chart must be sampled again to keep the browser's points bounded."""
     if state["downsampled"] or state["zoom"] is not None:
         return state["grown"] > view["budget"] // 4
-    return any(n > DOWNSAMPLE_ABOVE for n in state["sent"].values())
+    return any(n > DOWNSAMPLE_ABOVE for n in state["sent"])
 
 
 # -- key numbers and samples ----------------------------------------------------------------
+
+
+def key_numbers(store: LiveStore, run_id: str | None, cursor: dict):
+    """The key-number cards when they are due and changed, else no_update.
+
+    They refresh at most every KPI_PERIOD_S: numbers that change ten times a second cannot be
+    read, and re-rendering the cards costs the browser more than a chart update.
+    """
+    now = time.time()
+    if now - cursor.get("kpis_at", 0.0) < KPI_PERIOD_S:
+        return no_update
+    cursor["kpis_at"] = now
+    cards = kpi_cards(store, run_id) if run_id else html.Div("Select a run to see its numbers.", className="text-muted")
+    return only_if_changed(cursor, "kpis", cards)
 
 
 def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:

@@ -88,3 +88,21 @@ def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_
         first, second = view.trace(run="first"), view.trace(run="second")
         assert first["name"].startswith("first") and second["name"].startswith("second")
         assert first["color"] == run_color("first") and second["color"] == run_color("second"), "one stable colour per run"
+
+
+def test_zooming_a_live_chart_keeps_the_zoom_and_every_point(runs_dir, server, open_page):
+    # A zoom makes dcc.Graph replot from its `figure` prop; points that arrived as extendData must be in it.
+    port, _ = server
+    with SteadyWriter(runs_dir / "zoomed", interval=0.02) as writer:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=zoomed")
+        view.wait_until(lambda: view.points() > 100, what="points to zoom into")
+        view.relayout("loss", {"xaxis.range": [10, 60]})
+        zoomed_at = view.points()
+        view.wait_until(lambda: view.points() > zoomed_at + 30, what="points arriving while zoomed")
+        x_range = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range")
+        assert x_range == [10, 60], "new points must not reset the zoom"
+    logged = writer.step
+    view.wait_until(lambda: view.points() == logged, timeout=15, what="every logged point")
+    assert view.steps() == list(range(logged)), "no point lost or duplicated by the zoom"
+    assert view.errors == []
