@@ -132,16 +132,17 @@ def register(app: Dash, store: LiveStore) -> None:
         State(ids.CURSOR, "data"),
     )
     def tick(_n, selected, x_mode, smoothing, options, width, *rest):
-        zooms, cursor = rest
+        zooms, incoming = rest
         selected = [r for r in (selected or []) if store.get(r)]
         view = view_state(x_mode, smoothing, options, width)
-        figures, extends, cursor = chart_updates(store, selected, cursor, view, zooms or {})
+        figures, extends, cursor = chart_updates(store, selected, incoming, view, zooms or {})
         focus = cursor["runs"][0] if cursor["runs"] else None
         kpis = key_numbers(store, focus, cursor)
         sample = latest_sample(store, focus, cursor)
         # re-rendering unchanged HTML costs every browser a React pass per tick: send changes only
         alerts = only_if_changed(cursor, "alerts", run_alerts(store, selected))
-        return (*figures, *extends, cursor, kpis, sample, alerts, time.time())
+        # every prop that changes costs each browser a store update: an idle tick changes only the heartbeat
+        return (*figures, *extends, no_update if cursor == incoming else cursor, kpis, sample, alerts, time.time())
 
     # The interval only asks for an update when the previous answer has arrived. Dash drops an
     # answer once a newer request of the same callback is on its way, so ticks that outpace a
@@ -511,9 +512,11 @@ def key_numbers(store: LiveStore, run_id: str | None, cursor: dict):
     now = time.time()
     if now - cursor.get("kpis_at", 0.0) < KPI_PERIOD_S:
         return no_update
-    cursor["kpis_at"] = now
     cards = kpi_cards(store, run_id) if run_id else html.Div("Select a run to see its numbers.", className="text-muted")
-    return only_if_changed(cursor, "kpis", cards)
+    cards = only_if_changed(cursor, "kpis", cards)
+    if cards is not no_update:
+        cursor["kpis_at"] = now
+    return cards
 
 
 def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
