@@ -18,6 +18,7 @@ import numpy as np
 
 from .runs import effective_status
 from .store import Event, RunMeta, RunReader, StoreError, db_path, find_run_dirs, superseded_mask
+from .views import nonfinite_points
 
 POLL_INTERVAL_S = 0.05
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
@@ -37,7 +38,8 @@ class Series:
     growing a series copies nothing.
     """
 
-    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "segment_ids", "segment_starts")
+    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "segment_ids", "segment_starts",
+                 "nonfinite", "last_nonfinite_step")
 
     def __init__(self, origin: float) -> None:
         self.origin = origin
@@ -48,6 +50,8 @@ class Series:
         self._step_dtype = np.int32
         self.segment_ids: list[int] = []
         self.segment_starts: list[int] = []
+        self.nonfinite: dict[str, int] = {}  # how many NaN, +Inf and -Inf values were logged
+        self.last_nonfinite_step: int | None = None
 
     def extend(self, step: np.ndarray, value: np.ndarray, wall_time: np.ndarray, segment: np.ndarray) -> None:
         if len(step) == 0:
@@ -60,6 +64,11 @@ class Series:
             if not self.segment_ids or self.segment_ids[-1] != segment[at]:
                 self.segment_ids.append(int(segment[at]))
                 self.segment_starts.append(self.size + int(at))
+        bad = ~np.isfinite(value)
+        if bad.any():
+            for kind, points in nonfinite_points(step[bad], value[bad], step[bad], wall_time[bad]).items():
+                self.nonfinite[kind] = self.nonfinite.get(kind, 0) + len(points.step)
+            self.last_nonfinite_step = int(step[bad][-1])
         done = 0
         while done < len(step):
             offset = self.size % CHUNK
@@ -208,6 +217,14 @@ class LiveStore:
             step, value, wall_time, segment = series.columns(0, series.size)
         hidden = superseded_mask(segment, step, segments)
         return SeriesView(step[hidden], value[hidden], wall_time[hidden], len(step))
+
+    def nonfinite(self, run_id: str) -> dict[str, tuple[dict[str, int], int]]:
+        """For each kept metric of a run that logged NaN or ±Inf: the count of each kind and the last such step."""
+        run = self.get(run_id)
+        if run is None:
+            return {}
+        with run.lock:
+            return {key: (dict(s.nonfinite), s.last_nonfinite_step) for key, s in run.series.items() if s.nonfinite}
 
     def events(self, run_id: str, kind: str | None = None) -> list[Event]:
         run = self.get(run_id)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 
 from nanogpt_dash.ui.figures import (CHARTS, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
-                                     line_trace, rename_patch, run_color, smooth_trace)
+                                     line_trace, run_color, smooth_trace)
 from nanogpt_dash.views import prepare
 
 
@@ -28,7 +28,6 @@ def test_extend_data_carries_exactly_the_k_new_points_of_each_trace():
 
 def test_no_new_points_means_no_update():
     assert extend_data([TraceUpdate(0, np.array([]), np.array([]), [])]) is None
-    assert rename_patch({}) is None
 
 
 def test_a_line_carries_step_and_local_time_for_the_hover_box():
@@ -49,11 +48,11 @@ def test_smoothing_fades_the_raw_line_and_draws_the_ema():
     assert len(smooth["y"]) == 4 and len(smooth["customdata"]) == 4 and not smooth["showlegend"]
 
 
-def test_nan_and_inf_are_distinct_markers_with_a_count():
+def test_nan_and_inf_are_distinct_marker_traces():
     s = shown([1.0, math.nan, math.inf, -math.inf, math.nan])
-    traces = {kind: error_trace("r", "r", "train/loss", kind, points, len(points.x)) for kind, points in s.nonfinite.items()}
-    assert traces["NaN"]["name"] == "r · train: 2 NaN" and traces["NaN"]["x"].tolist() == [1, 4]
-    assert traces["+Inf"]["name"] == "r · train: 1 +Inf" and traces["-Inf"]["name"] == "r · train: 1 -Inf"
+    traces = {kind: error_trace("r", "r", "train/loss", kind, points) for kind, points in s.nonfinite.items()}
+    assert traces["NaN"]["name"] == "r · train: NaN" and traces["NaN"]["x"].tolist() == [1, 4]
+    assert traces["+Inf"]["name"] == "r · train: +Inf" and traces["-Inf"]["x"].tolist() == [3]
     assert len({t["marker"]["symbol"] for t in traces.values()}) == 3, "each kind has its own symbol"
     assert all(t["yaxis"] == "y2" for t in traces.values()), "drawn at the chart's edge, whatever the y scale"
     assert traces["NaN"]["customdata"][0][0] == 1, "the hover box names the step"
@@ -66,11 +65,6 @@ def test_trace_layout_puts_roles_in_blocks():
     assert layout.error(2, "NaN") == 9 and layout.error(0, "+Inf") == 10
     assert layout.error(1, "NaN") is None, "no trace yet: the chart is rebuilt"
     assert TraceLayout(2, errors=((1, "NaN"),)).error(1, "NaN") == 2
-
-
-def test_rename_patch_only_touches_names():
-    ops = rename_patch({5: "r · train: 3 NaN"}).to_plotly_json()["operations"]
-    assert [(op["location"], op["params"]["value"]) for op in ops] == [(["data", 5, "name"], "r · train: 3 NaN")]
 
 
 def test_run_colour_is_stable_and_from_the_palette():

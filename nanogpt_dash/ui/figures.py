@@ -13,7 +13,7 @@ browser redraw costs time in proportion to the traces it holds.
 
 Live points travel as `dcc.Graph.extendData`: one Plotly.extendTraces per chart and tick, and a
 few bytes per point. Every trace carries the same arrays (x, y, customdata) so that one call
-can extend them all.
+can extend them all. Nothing else about a trace changes until the chart is rebuilt.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
-from dash import Patch
 
 from ..views import X_MODES, Points, Shown
 
@@ -117,10 +116,6 @@ def hover_data(step: np.ndarray, wall_time: np.ndarray) -> list[list]:
     return [list(pair) for pair in zip(np.asarray(step).tolist(), timestamps(wall_time))]
 
 
-def error_name(label: str, kind: str, count: int) -> str:
-    return f"{label}: {count:,} {kind}"
-
-
 def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: float) -> dict:
     style = KEY_STYLE.get(key, dict(label=key, dash="solid", mode="lines"))
     return {
@@ -158,11 +153,15 @@ def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) ->
     }
 
 
-def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points, count: int) -> dict:
-    """Markers, above (NaN, +Inf) or below (-Inf) the plot area, where a value was not finite."""
+def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points) -> dict:
+    """Markers, above (NaN, +Inf) or below (-Inf) the plot area, where a value was not finite.
+
+    The name says the kind, not a count: a count would go stale as markers arrive by extendData
+    (the page's alert above the charts keeps the live count).
+    """
     symbol, height = ERROR_MARKERS[kind]
     return {
-        "type": "scatter", "name": error_name(series_label(run_name, key), kind, count), "legendgroup": run_id,
+        "type": "scatter", "name": f"{series_label(run_name, key)}: {kind}", "legendgroup": run_id,
         "mode": "markers", "yaxis": "y2", "hovertemplate": ERROR_HOVER,
         "x": points.x, "y": np.full(len(points.x), height, dtype=np.float32),
         "customdata": hover_data(points.step, points.wall_time),
@@ -212,11 +211,3 @@ def extend_data(updates: Sequence[TraceUpdate]) -> list | None:
             [u.index for u in updates]]
 
 
-def rename_patch(names: Mapping[int, str]) -> Patch | None:
-    """A Patch of the figure that renames traces (error markers whose count changed); None when none did."""
-    if not names:
-        return None
-    patch = Patch()
-    for index, name in names.items():
-        patch["data"][index]["name"] = name
-    return patch

@@ -25,9 +25,8 @@ from ..live import LiveStore
 from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
                      x_values)
 from . import ids
-from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_name, error_trace,
-                      extend_data, hover_data, line_trace, rename_patch, run_color, series_label, smooth_trace,
-                      superseded_trace)
+from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
+                      hover_data, line_trace, run_color, smooth_trace, superseded_trace)
 
 DEFAULT_RATE_HZ = 5
 MAX_RATE_HZ = 10
@@ -314,6 +313,14 @@ def run_alerts(store: LiveStore, selected: list[str]) -> list:
                 html.Span(f"{run.error}. The charts keep its last good data; other runs are unaffected, and it "
                           "recovers by itself once the file is readable again."),
             ], color="danger", className="py-2 small"))
+        found = store.nonfinite(run_id)
+        if found:
+            name = run.meta.name if run is not None and run.meta is not None else run_id
+            parts = [f"{key}: " + ", ".join(f"{n:,} {kind}" for kind, n in counts.items()) + f" (last at step {last:,})"
+                     for key, (counts, last) in sorted(found.items())]
+            alerts.append(dbc.Alert([html.B(f"Run '{name}' logged values that are not finite. "),
+                                     html.Span("; ".join(parts) + ". They are drawn as red markers at the chart's edge.")],
+                                    color="warning", className="py-2 small ngd-nonfinite"))
     return alerts
 
 
@@ -324,8 +331,9 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
                   zooms: dict | None = None) -> tuple[list, list, dict]:
     """Per chart, what its `figure` and its `extendData` receive, and the cursor after it.
 
-    A chart gets either a full figure (extendData: no_update) or new points as extendData, with a
-    Patch of the figure only when trace names change (error counts). `zooms` holds each chart's x
+    A chart gets either a full figure (extendData: no_update) or new points as extendData, never
+    both: dcc.Graph duplicates or drops points when one answer brings a Patch of the figure and
+    extendData together, so nothing here is ever patched. `zooms` holds each chart's x
     range as the browser last set it (None: the overview). A zoom is applied when it differs from
     the one the cursor has seen, not when it triggered the call: the answer to the triggering
     request may have been dropped, and the next request must apply it.
@@ -379,7 +387,7 @@ def valid_chart_state(state, n_series: int, view: dict) -> bool:
         return False
     sent, emas = state.get("sent"), state.get("ema")
     return (isinstance(sent, list) and len(sent) == n_series and all(isinstance(n, int) and n >= 0 for n in sent)
-            and isinstance(state.get("err"), list) and all(isinstance(e, list) and len(e) == 3 for e in state["err"])
+            and isinstance(state.get("err"), list) and all(isinstance(e, list) and len(e) == 2 for e in state["err"])
             and (view["smooth"] == 0 or (isinstance(emas, list) and len(emas) == n_series))
             and isinstance(state.get("grown"), int) and "zoom" in state and "downsampled" in state)
 
@@ -398,7 +406,7 @@ def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
 
 def trace_layout(state: dict, n_series: int, view: dict) -> TraceLayout:
     return TraceLayout(n_series, smooth=view["smooth"] > 0, superseded=view["superseded"],
-                       errors=tuple((i, kind) for i, kind, _ in state["err"]))
+                       errors=tuple((i, kind) for i, kind in state["err"]))
 
 
 def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
@@ -439,8 +447,8 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
                              budget=view["budget"])
             olds.append(superseded_trace(run_id, name, key, old))
         for kind, points in shown.nonfinite.items():
-            errors.append(error_trace(run_id, name, key, kind, points, len(points.x)))
-            err.append([i, kind, len(points.x)])
+            errors.append(error_trace(run_id, name, key, kind, points))
+            err.append([i, kind])
         sent.append(int(v.end))
         downsampled |= shown.downsampled
     note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
@@ -456,8 +464,7 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
     """(figure, extendData, state) for the points the browser lacks; None when the chart must be rebuilt."""
     layout = trace_layout(state, len(series), view)
     sent, emas = list(state["sent"]), [list(e) for e in state.get("ema", [])]
-    err = [list(e) for e in state["err"]]
-    updates, renames, grown = [], {}, 0
+    updates, grown = [], 0
     for i, (run_id, key) in enumerate(series):
         v = store.view(run_id, key, start=sent[i])
         sent[i] = int(v.end)
@@ -475,17 +482,14 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
             index = layout.error(i, kind)
             if index is None:
                 return None  # the first value of a new kind needs a trace of its own
-            entry = next(e for e in err if e[0] == i and e[1] == kind)
-            entry[2] += len(points.x)
-            renames[index] = error_name(series_label(name, key), kind, entry[2])
             height = np.full(len(points.x), ERROR_MARKERS[kind][1], dtype=np.float32)
             updates.append(TraceUpdate(index, points.x, height, hover_data(points.step, points.wall_time)))
         grown = max(grown, int(len(v.step)))  # the growth of the fastest trace decides when to resample
-    extend, patch = extend_data(updates), rename_patch(renames)
-    state = {**state, "sent": sent, "err": err, "grown": state["grown"] + grown}
+    extend = extend_data(updates)
+    state = {**state, "sent": sent, "grown": state["grown"] + grown}
     if layout.smooth:
         state["ema"] = emas
-    return (no_update if patch is None else patch), (no_update if extend is None else extend), state
+    return no_update, (no_update if extend is None else extend), state
 
 
 def zoom_needs_rebuild(state: dict, zoom: list | None) -> bool:

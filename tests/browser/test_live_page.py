@@ -106,3 +106,32 @@ def test_zooming_a_live_chart_keeps_the_zoom_and_every_point(runs_dir, server, o
     view.wait_until(lambda: view.points() == logged, timeout=15, what="every logged point")
     assert view.steps() == list(range(logged)), "no point lost or duplicated by the zoom"
     assert view.errors == []
+
+
+def test_live_nan_values_get_markers_whose_count_keeps_up(runs_dir, server, open_page):
+    # The first NaN rebuilds the chart with a marker trace; later ones arrive as extendData, and the
+    # alert above the charts keeps the count.
+    from nanogpt_dash.tracking import Run
+
+    port, _ = server
+    run = Run(runs_dir / "nans")
+    view = open_page()
+    try:
+        for step in range(30):
+            run.log({"train/loss": 1.0 / (1 + step)}, step=step)
+        run.flush()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=nans")
+        view.wait_until(lambda: view.points() == 30, what="the first points")
+        for step in range(30, 90):
+            run.log({"train/loss": float("nan") if step % 3 == 0 else 1.0 / (1 + step)}, step=step)
+            time.sleep(0.03)
+        run.flush()
+        view.wait_until(lambda: view.points() == 90, timeout=15, what="every logged point")
+        view.wait_until(lambda: (view.trace(role="errors") or {}).get("x") == list(range(30, 90, 3)), timeout=15,
+                        what="a marker for every NaN")
+        view.wait_until(lambda: "train/loss: 20 NaN (last at step 87)" in view.page.inner_text("#alerts"),
+                        timeout=10, what="the count in the alert")
+        assert view.steps() == list(range(90)), view.steps()
+        assert view.errors == []
+    finally:
+        run.finish()

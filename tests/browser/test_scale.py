@@ -50,7 +50,8 @@ def test_a_million_points_load_downsampled_with_the_spike_and_zoom_to_full_resol
     assert max(y for y in overview["y"] if y is not None) == SPIKE, "the one-sample spike survives"
     assert overview["x"][-1] == N - 1, "the newest point is always included"
     errors = view.trace(role="errors")
-    assert errors["x"] == [123_456] and "1 NaN" in errors["name"]
+    assert errors["x"] == [123_456] and errors["name"].endswith("NaN")
+    assert "train/loss: 1 NaN (last at step 123,456)" in view.page.inner_text("#alerts")
 
     view.relayout("loss", {"xaxis.range": [500_000, 502_000]})
     view.wait_until(lambda: view.trace()["x"][:1] == [500_000], timeout=30, what="the zoomed range")
