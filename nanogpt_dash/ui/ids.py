@@ -3,10 +3,9 @@
 URL = "url"
 RUN_SELECT = "run-select"
 RUN_POLL = "run-poll"
-TICK = "tick"
-PULSE = "pulse"
+PULSE = "pulse"  # assets/ticker.js sets it by this name
 WATCH = "watch"
-RATE = "rate"
+RATE = "rate"  # assets/ticker.js reads it by this name
 CURSOR = "cursor"
 HEARTBEAT = "heartbeat"
 CONNECTION = "connection"

@@ -28,12 +28,11 @@ from . import ids
 from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                       hover_data, line_trace, run_color, smooth_trace, superseded_trace)
 
-DEFAULT_RATE_HZ = 5
+DEFAULT_RATE_HZ = 5  # assets/ticker.js uses the same two numbers (a test checks)
 MAX_RATE_HZ = 10
 HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
 KPI_PERIOD_S = 0.5
-PACE_TIMEOUT_MS = 5000  # ask again anyway after this long without an answer (e.g. while reconnecting)
 
 # the metrics this page draws or summarises: the only ones the server keeps in memory
 KEYS_SHOWN = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
@@ -83,7 +82,6 @@ def layout() -> html.Div:
                            className="mb-3")
     return html.Div([
         dcc.Location(id=ids.URL),
-        dcc.Interval(id=ids.TICK, interval=1000 // DEFAULT_RATE_HZ),
         dcc.Interval(id=ids.WATCH, interval=500),
         dcc.Interval(id=ids.RUN_POLL, interval=1000),
         dcc.Store(id=ids.PULSE),
@@ -143,47 +141,29 @@ def register(app: Dash, store: LiveStore) -> None:
         # every prop that changes costs each browser a store update: an idle tick changes only the heartbeat
         return (*figures, *extends, no_update if cursor == incoming else cursor, kpis, sample, alerts, time.time())
 
-    # The interval only asks for an update when the previous answer has arrived. Dash drops an
-    # answer once a newer request of the same callback is on its way, so ticks that outpace a
-    # slow update (a big rebuild) would otherwise drop every answer, forever.
+    # assets/ticker.js asks for updates (the pulse store); this reports each answer to it and keeps
+    # the connection badge, judged by the time since the last answer as this browser saw it
+    # (client and server clocks may differ).
     app.clientside_callback(
         """
-        function(n) {
-            const now = Date.now();
-            if (window.ngdAskedAt && !window.ngdAnswered && now - window.ngdAskedAt < %d) {
-                return dash_clientside.no_update;
-            }
-            window.ngdAskedAt = now;
-            window.ngdAnswered = false;
-            return n;
-        }
-        """ % PACE_TIMEOUT_MS,
-        Output(ids.PULSE, "data"), Input(ids.TICK, "n_intervals"),
-    )
-
-    app.clientside_callback(
-        """
-        function(rate, nWatch, heartbeat, shownInterval, shownLabel, shownColor) {
-            // Count a server answer as the moment we received it: client and server clocks may differ.
-            const now = Date.now();
+        function(nWatch, heartbeat, shownLabel, shownColor) {
+            const ticker = window.ngdTicker;
+            if (!ticker) { return [dash_clientside.no_update, dash_clientside.no_update]; }
             const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data")) { window.ngdLastSeen = now; window.ngdAnswered = true; }
-            const hz = Math.min(10, Math.max(1, parseInt(rate || "5")));
-            const interval = document.visibilityState === "hidden" ? 2000 : Math.round(1000 / hz);
-            const age = window.ngdLastSeen ? now - window.ngdLastSeen : null;
+            if (trig.includes("heartbeat.data") && heartbeat) { ticker.answered(); }
+            const age = ticker.lastAnswer ? Date.now() - ticker.lastAnswer : null;
             let label = "connecting", color = "secondary";
-            if (age !== null && age < Math.max(1500, 3 * interval)) { label = "live"; color = "success"; }
+            if (age !== null && age < Math.max(1500, 3 * ticker.interval())) { label = "live"; color = "success"; }
             else if (age !== null && age < 10000) { label = "reconnecting…"; color = "warning"; }
             else if (age !== null) { label = "server unreachable"; color = "danger"; }
             // an unchanged prop sent anyway still costs a store update and a re-render
             const nc = dash_clientside.no_update;
-            return [interval === shownInterval ? nc : interval, label === shownLabel ? nc : label,
-                    color === shownColor ? nc : color];
+            return [label === shownLabel ? nc : label, color === shownColor ? nc : color];
         }
         """,
-        Output(ids.TICK, "interval"), Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
-        Input(ids.RATE, "value"), Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
-        State(ids.TICK, "interval"), State(ids.CONNECTION, "children"), State(ids.CONNECTION, "color"),
+        Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
+        Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
+        State(ids.CONNECTION, "children"), State(ids.CONNECTION, "color"),
     )
 
     # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
