@@ -4,8 +4,10 @@ One callback owns the charts. The browser keeps its cursor (how many points of e
 it has, the smoothing state, the zoom) in a dcc.Store that the callback reads as State and
 returns with the update it sends, so a dropped or superseded response can never lose points:
 the next tick simply resends them. A chart is rebuilt in full on first load, on a change of
-runs or view, on zoom (full resolution for the visible range), when a run resumes, and when a
-downsampled chart has grown enough to be sampled again; every other tick sends only new points.
+runs or view, on zoom (full resolution for the visible range), when a run resumes, when a
+downsampled chart has grown enough to be sampled again, and when a series logs its first value
+of a kind of non-finite value; every other tick sends only new points, as extendData. The
+page's clock is assets/ticker.js.
 """
 
 from __future__ import annotations
@@ -450,7 +452,7 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
         sent[i] = int(v.end)
         if not len(v.step):
             continue
-        name, start, tokens = run_context(store, run_id)
+        _, start, tokens = run_context(store, run_id)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
         custom = hover_data(v.step, v.wall_time)
         updates.append(TraceUpdate(layout.line(i), x, v.value.astype(np.float32), custom))
