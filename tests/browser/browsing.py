@@ -41,7 +41,7 @@ class Page:
         self.page.evaluate("([chart, update]) => Plotly.relayout(document.querySelector(`#chart-${chart} .js-plotly-plot`), update)",
                            [chart, update])
 
-    def wait_until(self, condition, timeout: float = 20.0, what: str = "condition") -> None:
+    def wait_until(self, condition, timeout: float = 30.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if condition():

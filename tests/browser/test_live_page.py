@@ -41,7 +41,7 @@ def test_loss_chart_gains_points_while_train_py_runs_over_the_websocket(runs_dir
         assert posts_after == posts_before == 0, "callbacks must not go over HTTP POST"
         assert health["websocket_messages"] > messages_before and health["clients"] >= 1
         # train.py shares the 2 cores: allow the badge a moment if an answer ran late
-        view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=10, what="the 'live' badge")
+        view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=30, what="the 'live' badge")
         assert view.errors == []
     finally:
         train.kill()
@@ -60,16 +60,16 @@ def test_killing_and_restarting_the_server_recovers_the_page_without_losing_poin
 
             stop_process(server, signal.SIGKILL)
             view.wait_until(lambda: view.page.inner_text("#connection") in ("reconnecting…", "server unreachable"),
-                            timeout=10, what="the indicator to notice the outage")
+                            timeout=30, what="the indicator to notice the outage")
             during_outage = view.points()
             time.sleep(1.0)
 
             server = start_server(runs_dir, port)
             view.wait_until(lambda: view.points() > during_outage + 20, timeout=30, what="updates to resume")
-            view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=10, what="'live' again")
+            view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=30, what="'live' again")
             assert view.page.evaluate("window.notReloaded === true"), "recovered without a page reload"
         logged = writer.step
-        view.wait_until(lambda: view.points() == logged, timeout=15, what="every logged point")
+        view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
         assert view.steps() == list(range(logged)), "no point lost or duplicated across the restart"
     finally:
         stop_process(server)
@@ -82,9 +82,9 @@ def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_
         view.page.goto(f"http://127.0.0.1:{port}/")
         view.wait_until(lambda: "first" in view.page.inner_text("#run-select"), what="the first run")
         with SteadyWriter(runs_dir / "second"):
-            view.wait_until(lambda: "second" in view.page.inner_text("#run-select"), timeout=10, what="the second run")
+            view.wait_until(lambda: "second" in view.page.inner_text("#run-select"), timeout=30, what="the second run")
             view.page.locator("#run-select input").nth(1).check()
-            view.wait_until(lambda: view.points(run="second") > 0, timeout=10, what="the second run's trace")
+            view.wait_until(lambda: view.points(run="second") > 0, timeout=30, what="the second run's trace")
         first, second = view.trace(run="first"), view.trace(run="second")
         assert first["name"].startswith("first") and second["name"].startswith("second")
         assert first["color"] == run_color("first") and second["color"] == run_color("second"), "one stable colour per run"
@@ -103,7 +103,7 @@ def test_zooming_a_live_chart_keeps_the_zoom_and_every_point(runs_dir, server, o
         x_range = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range")
         assert x_range == [10, 60], "new points must not reset the zoom"
     logged = writer.step
-    view.wait_until(lambda: view.points() == logged, timeout=15, what="every logged point")
+    view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
     assert view.steps() == list(range(logged)), "no point lost or duplicated by the zoom"
     assert view.errors == []
 
@@ -126,11 +126,11 @@ def test_live_nan_values_get_markers_whose_count_keeps_up(runs_dir, server, open
             run.log({"train/loss": float("nan") if step % 3 == 0 else 1.0 / (1 + step)}, step=step)
             time.sleep(0.03)
         run.flush()
-        view.wait_until(lambda: view.points() == 90, timeout=15, what="every logged point")
+        view.wait_until(lambda: view.points() == 90, timeout=30, what="every logged point")
         view.wait_until(lambda: (view.trace(role="errors") or {}).get("x") == list(range(30, 90, 3)), timeout=15,
                         what="a marker for every NaN")
         view.wait_until(lambda: "train/loss: 20 NaN (last at step 87)" in view.page.inner_text("#alerts"),
-                        timeout=10, what="the count in the alert")
+                        timeout=30, what="the count in the alert")
         assert view.steps() == list(range(90)), view.steps()
         assert view.errors == []
     finally:
