@@ -81,7 +81,8 @@ class TraceLayout:
         return i
 
     def smoothed(self, i: int) -> int:
-        assert self.smooth, "no smoothed traces in this layout"
+        if not self.smooth:
+            raise ValueError("this chart has no smoothed traces: smoothing is off")
         return self.series + i
 
     def error(self, i: int, kind: str) -> int | None:

@@ -358,13 +358,13 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     return figures, extends, cursor
 
 
-def valid_cursor(cursor) -> bool:
+def valid_cursor(cursor: object) -> bool:
     """The cursor comes from the browser: anything of another shape (an older page, a tampered one) is ignored."""
     return (isinstance(cursor, dict) and isinstance(cursor.get("runs"), list) and isinstance(cursor.get("view"), dict)
             and isinstance(cursor.get("charts"), dict) and isinstance(cursor.get("zooms"), dict))
 
 
-def valid_chart_state(state, n_series: int, view: dict) -> bool:
+def valid_chart_state(state: object, n_series: int, view: dict) -> bool:
     if not isinstance(state, dict):
         return False
     sent, emas = state.get("sent"), state.get("ema")
