@@ -8,7 +8,7 @@
 
    A plain timer calling dash_clientside.set_props costs the browser much less per tick than a
    dcc.Interval driving a clientside callback did; with ten viewers on one machine that counts.
-   The page reports answers with ngdTicker.answered() (the heartbeat callback in live_page.py). */
+   The renderer reports each answer with ngdTicker.answered() (RENDERER_HOOKS in live_page.py). */
 (function () {
     "use strict";
     const PACE_TIMEOUT_MS = 5000, HIDDEN_INTERVAL_MS = 2000, DEFAULT_HZ = 5, MAX_HZ = 10;

@@ -72,6 +72,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
         assets_folder=str(ASSETS),
         title="nanogpt_dash",
         update_title=None,
+        hooks=live_page.RENDERER_HOOKS,
     )
     app.layout = live_page.layout()
     live_page.register(app, store)

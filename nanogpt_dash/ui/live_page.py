@@ -36,6 +36,13 @@ HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
 KPI_PERIOD_S = 0.5
 
+# Dash renderer hooks (JavaScript): each answer to the charts' tick reaches assets/ticker.js
+# directly, with no Dash callback to run for it in every browser on every tick.
+RENDERER_HOOKS = {
+    "request_post": "function(payload) { if (window.ngdTicker && String(payload.output).indexOf(%s) >= 0) "
+                    "{ window.ngdTicker.answered(); } }" % json.dumps(f"{ids.HEARTBEAT}.data"),
+}
+
 # the metrics this page draws or summarises: the only ones the server keeps in memory
 KEYS_SHOWN = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
 
@@ -143,29 +150,26 @@ def register(app: Dash, store: LiveStore) -> None:
         # every prop that changes costs each browser a store update: an idle tick changes only the heartbeat
         return (*figures, *extends, no_update if cursor == incoming else cursor, kpis, sample, alerts, time.time())
 
-    # assets/ticker.js asks for updates (the pulse store); this reports each answer to it and keeps
-    # the connection badge, judged by the time since the last answer as this browser saw it
-    # (client and server clocks may differ).
+    # assets/ticker.js asks for updates (the pulse store) and hears of each answer (RENDERER_HOOKS);
+    # the connection badge follows the time since the last answer as this browser saw it (client
+    # and server clocks may differ).
     app.clientside_callback(
         """
-        function(nWatch, heartbeat, shownLabel, shownColor) {
+        function(nWatch, shownLabel, shownColor) {
             const ticker = window.ngdTicker;
-            if (!ticker) { return [dash_clientside.no_update, dash_clientside.no_update]; }
-            const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (trig.includes("heartbeat.data") && heartbeat) { ticker.answered(); }
+            const nc = dash_clientside.no_update;
+            if (!ticker) { return [nc, nc]; }
             const age = ticker.lastAnswer ? Date.now() - ticker.lastAnswer : null;
             let label = "connecting", color = "secondary";
             if (age !== null && age < Math.max(1500, 3 * ticker.interval())) { label = "live"; color = "success"; }
             else if (age !== null && age < 10000) { label = "reconnecting…"; color = "warning"; }
             else if (age !== null) { label = "server unreachable"; color = "danger"; }
             // an unchanged prop sent anyway still costs a store update and a re-render
-            const nc = dash_clientside.no_update;
             return [label === shownLabel ? nc : label, color === shownColor ? nc : color];
         }
         """,
         Output(ids.CONNECTION, "children"), Output(ids.CONNECTION, "color"),
-        Input(ids.WATCH, "n_intervals"), Input(ids.HEARTBEAT, "data"),
-        State(ids.CONNECTION, "children"), State(ids.CONNECTION, "color"),
+        Input(ids.WATCH, "n_intervals"), State(ids.CONNECTION, "children"), State(ids.CONNECTION, "color"),
     )
 
     # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
