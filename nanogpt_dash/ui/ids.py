@@ -2,7 +2,6 @@
 
 URL = "url"
 RUN_SELECT = "run-select"
-RUN_POLL = "run-poll"
 PULSE = "pulse"  # assets/ticker.js sets it by this name
 WATCH = "watch"
 RATE = "rate"  # assets/ticker.js reads it by this name

@@ -91,8 +91,8 @@ def layout() -> html.Div:
                            className="mb-3")
     return html.Div([
         dcc.Location(id=ids.URL),
-        dcc.Interval(id=ids.WATCH, interval=500),
-        dcc.Interval(id=ids.RUN_POLL, interval=1000),
+        # once a second: the run list, the connection badge, the chart width and the heap check
+        dcc.Interval(id=ids.WATCH, interval=1000),
         dcc.Store(id=ids.PULSE),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.HEARTBEAT),
@@ -113,7 +113,7 @@ def layout() -> html.Div:
 def register(app: Dash, store: LiveStore) -> None:
     @app.callback(
         Output(ids.RUN_SELECT, "options"), Output(ids.RUN_SELECT, "value"),
-        Input(ids.RUN_POLL, "n_intervals"), Input(ids.URL, "search"),
+        Input(ids.WATCH, "n_intervals"), Input(ids.URL, "search"),
         State(ids.RUN_SELECT, "value"), State(ids.RUN_SELECT, "options"),
     )
     def update_runs(_n, search, current, options):
