@@ -147,7 +147,8 @@ def register(app: Dash, store: LiveStore) -> None:
         sample = latest_sample(store, focus, cursor)
         # re-rendering unchanged HTML costs every browser a React pass per tick: send changes only
         alerts = only_if_changed(cursor, "alerts", run_alerts(store, selected))
-        # every prop that changes costs each browser a store update: an idle tick changes only the heartbeat
+        # every prop that changes costs each browser a store update: an idle tick changes only the
+        # heartbeat, which is always sent (an answer without outputs never reaches RENDERER_HOOKS)
         return (*figures, *extends, no_update if cursor == incoming else cursor, kpis, sample, alerts, time.time())
 
     # assets/ticker.js asks for updates (the pulse store) and hears of each answer (RENDERER_HOOKS);
