@@ -135,3 +135,24 @@ def test_live_nan_values_get_markers_whose_count_keeps_up(runs_dir, server, open
         assert view.errors == []
     finally:
         run.finish()
+
+
+def test_the_page_asks_at_the_chosen_rate_and_slows_down_while_hidden(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "paced"):
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=paced")
+        view.wait_until(lambda: view.points() > 0, what="the first points")
+
+        def pulses_in(seconds: float) -> int:
+            before = view.page.evaluate("window.ngdTicker.pulses")
+            view.page.wait_for_timeout(seconds * 1000)
+            return view.page.evaluate("window.ngdTicker.pulses") - before
+
+        view.page.select_option("#rate", "10")
+        assert 6 <= pulses_in(3) <= 31, "up to 10 requests a second, never more"
+        view.page.evaluate("Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true})")
+        view.page.wait_for_timeout(500)
+        assert pulses_in(4) <= 3, "0.5 requests a second while the tab is hidden"
+        view.page.evaluate("delete document.visibilityState")
+        assert pulses_in(3) >= 6, "back to the chosen rate when visible again"
