@@ -10,7 +10,6 @@ from dash import Dash
 from ..live import LiveStore
 from . import shell
 from .pages import PAGES
-from .pages.live import RENDERER_HOOKS
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -29,7 +28,6 @@ def build_app(store: LiveStore, stylesheets: list[str]) -> Dash:
         assets_folder=str(ASSETS),
         title="nanogpt_dash",
         update_title=None,
-        hooks=RENDERER_HOOKS,
     )
     for page in PAGES:
         dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
