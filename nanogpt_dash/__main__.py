@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import-tb":
             from .tb_import import import_logdir
 
-            import_logdir(args.logdir, args.runs)
+            import_logdir(args.logdir, args.runs, progress=sys.stderr)
             return 0
         return _serve(args)
     except NanogptDashError as e:
