@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from nanogpt_dash.runs import config_changes
 from nanogpt_dash.store import RunReader, superseded_mask
 from nanogpt_dash.wrap import Recorder, WrapError, run_command
 
@@ -119,6 +120,8 @@ def test_resumed_command_continues_the_same_run_in_a_new_segment(tmp_path):
     assert [s.start_step for s in meta.segments] == [0, 20]
     assert meta.segments[0].config["learning_rate"] == 0.001
     assert meta.segments[1].config["learning_rate"] == 0.0005
+    changes = {(c.step, c.key, c.old, c.new) for c in config_changes(tmp_path / "resumed")}
+    assert changes == {(20, "learning_rate", 0.001, 0.0005), (20, "max_iters", 25, 40), (20, "init_from", None, "resume")}
     steps, _ = series(tmp_path / "resumed", "train/loss")
     assert steps == list(range(41))  # 21..25 of the first segment are superseded: no zig-zag
     all_steps, _ = series(tmp_path / "resumed", "train/loss", visible_only=False)
