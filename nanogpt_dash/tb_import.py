@@ -10,6 +10,7 @@ point written is imported as it was written.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import time
 from dataclasses import dataclass
@@ -226,7 +227,5 @@ class _Progress:
 
 
 def _require_tensorboard() -> None:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError as e:
-        raise TbImportError("import-tb reads event files with TensorBoard's reader: pip install tensorboard") from e
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TbImportError("import-tb reads event files with TensorBoard's reader: pip install tensorboard")
