@@ -30,6 +30,7 @@ DEFAULT_RUNS = Path("runs")
 MAX_LINE_BYTES = 1 << 20
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+SELF_TRACKING_MARK = "nanogpt_dash: "  # what nanogpt_dash.launch prints when a script starts its dashboard
 
 
 class WrapError(NanogptDashError):
@@ -50,6 +51,7 @@ class Recorder:
         self.started = False
         self.step = 0
         self.run: Run | None = None
+        self.self_tracking = False
         self._parser = LineParser()
 
     @property
@@ -63,6 +65,12 @@ class Recorder:
 
     def feed_line(self, text: str) -> None:
         """Parse one line of the child's stdout and record what it says."""
+        if self.run is None and text.startswith(SELF_TRACKING_MARK) and not self.self_tracking:
+            self.self_tracking = True
+            print("nanogpt_dash: the command records itself to the dashboard (it is this project's train.py "
+                  "or uses nanogpt_dash); passing its output through without recording it twice", file=sys.stderr)
+        if self.self_tracking:
+            return
         record = self._parser.parse(text)
         if record is not None:
             self.record(record)
@@ -93,7 +101,7 @@ class Recorder:
 
     def finish(self, status: str) -> None:
         """Close the run with `status`; a run that started but logged nothing is still recorded."""
-        if self.run is None and self.started:
+        if self.run is None and self.started and not self.self_tracking:
             self._open(self.step)
         if self.run is not None:
             self.run.finish(status)

@@ -156,3 +156,13 @@ def test_an_empty_command_says_how_to_write_one():
 def test_a_missing_program_is_named(tmp_path):
     with pytest.raises(WrapError, match="no-such-trainer"):
         run_command(["no-such-trainer"], tmp_path / "x", dashboard=False)
+
+
+def test_a_command_that_records_itself_is_not_recorded_twice(tmp_path):
+    recorder = Recorder(["python", "train.py"], tmp_path / "self", dashboard=False)
+    for line in ["tokens per iteration will be: 1,536", "Initializing a new model from scratch",
+                 "nanogpt_dash: dashboard at http://127.0.0.1:8050/?run=self", "iter 0: loss 4.2, time 9.00ms, mfu -100.00%"]:
+        recorder.feed_line(line)
+    recorder.finish("finished")
+    assert recorder.self_tracking and recorder.run is None
+    assert not (tmp_path / "self").exists()
