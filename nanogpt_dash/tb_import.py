@@ -83,6 +83,7 @@ def import_logdir(logdir: str | Path, runs_dir: str | Path, progress: TextIO | N
 def import_run(event_files: list[Path], run_dir: str | Path, *, source: Path | None = None,
                on_progress: Callable[[int], None] | None = None) -> ImportResult:
     """Import the event files of one TensorBoard run (in the given order) into a new run directory."""
+    from google.protobuf.message import DecodeError
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
     from tensorboard.compat.proto.event_pb2 import Event
 
@@ -94,7 +95,11 @@ def import_run(event_files: list[Path], run_dir: str | Path, *, source: Path | N
     try:
         for path in event_files:
             for record in RawEventFileLoader(str(path)).Load():
-                event = Event.FromString(record)
+                try:
+                    event = Event.FromString(record)
+                except DecodeError as e:
+                    raise TbImportError(f"{path}: a record is not a TensorBoard event ({e}); "
+                                        f"is it an event file? {run_dir} keeps what came before it") from e
                 if event.HasField("summary"):
                     for value in event.summary.value:
                         _take(value, event, plugins, sink)
@@ -109,6 +114,9 @@ def import_run(event_files: list[Path], run_dir: str | Path, *, source: Path | N
         sink.abandon()
     if on_progress is not None:
         on_progress(consumed)
+    if not sink.total and not sink.samples:
+        return ImportResult(run_dir.name, source, run_dir, 0, 0,
+                            skipped="its event files hold no scalars or text summaries (only those are imported)")
     return ImportResult(run_dir.name, source, run_dir, sink.total, sink.samples)
 
 

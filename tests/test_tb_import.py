@@ -1,6 +1,7 @@
 """TensorBoard import: event files written by SummaryWriter come back point for point."""
 
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ pytest.importorskip("tensorboard")
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata  # noqa: E402
 from tensorboard.compat.proto.tensor_pb2 import TensorProto  # noqa: E402
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c  # noqa: E402
 
 from nanogpt_dash.__main__ import main  # noqa: E402
 from nanogpt_dash.store import RunReader  # noqa: E402
@@ -108,3 +110,21 @@ def test_cli_import_tb(logdir, runs_dir, capsys):
     root, _ = logdir
     assert main(["import-tb", str(root), "--runs", str(runs_dir)]) == 0
     assert "imported exp2: 1,010 scalars, 1 text samples" in capsys.readouterr().err
+
+
+def test_a_run_without_scalars_or_text_is_skipped_with_the_reason(tmp_path, runs_dir):
+    writer = SummaryWriter(log_dir=str(tmp_path / "hist" / "only"))
+    writer.add_histogram("weights", np.arange(10.0), 0)
+    writer.close()
+    (result,) = import_logdir(tmp_path / "hist", runs_dir, progress=None)
+    assert "no scalars or text" in result.skipped and not (runs_dir / "only").exists()
+
+
+def test_a_file_that_is_not_an_event_file_is_named(tmp_path, runs_dir):
+    bad = tmp_path / "bad" / "events.out.tfevents.1.host"
+    bad.parent.mkdir()
+    payload = b"\xff\xff\xff"  # framed as a TFRecord with good checksums, but no Event inside
+    header = struct.pack("<Q", len(payload))
+    bad.write_bytes(header + struct.pack("<I", masked_crc32c(header)) + payload + struct.pack("<I", masked_crc32c(payload)))
+    with pytest.raises(TbImportError, match="events.out.tfevents.1.host: a record is not a TensorBoard event"):
+        import_logdir(tmp_path / "bad", runs_dir, progress=None)
