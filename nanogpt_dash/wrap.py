@@ -115,7 +115,9 @@ class Recorder:
     def _open(self, first_step: int) -> None:
         # the first step printed is the checkpoint's iter_num on resume (0 for a fresh run):
         # earlier points past it become superseded, so the resumed curve continues cleanly
-        self.run = Run(self.out_dir, config=self.config, resume_step=first_step)
+        name = self.config.get("wandb_run_name")  # as in train.py: nanoGPT's configs name their runs here
+        self.run = Run(self.out_dir, name=name if isinstance(name, str) and name else None, config=self.config,
+                       resume_step=first_step)
         self.run.event("command", {"argv": self.command, "cwd": os.getcwd()}, step=first_step)
         if self.dashboard:
             from .launch import ensure_dashboard

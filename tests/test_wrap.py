@@ -50,7 +50,7 @@ def test_stdout_passes_through_byte_for_byte_and_metrics_are_recorded(tmp_path):
     with RunReader(run_dir) as reader:
         meta = reader.meta()
         events = reader.events_since(0)
-    assert meta.status == "finished" and meta.run_id == "wrapped"
+    assert meta.status == "finished" and meta.run_id == "wrapped" and meta.name == "wrapped"
     assert meta.config["out_dir"] == "wrapped" and meta.config["wandb_project"] == "fake"
     assert meta.config["tokens_per_iter"] == 12288 and meta.config["n_params_millions"] == 10.65
     assert [e.step for e in events if e.kind == "checkpoint"] == [10, 20]
@@ -143,6 +143,7 @@ def test_recorder_on_the_real_fresh_and_resumed_logs(tmp_path):
     assert [s.start_step for s in meta.segments] == [0, 40]
     assert meta.segments[0].config["max_iters"] == 40 and meta.segments[1].config["max_iters"] == 70
     assert meta.segments[1].config["init_from"] == "resume"
+    assert meta.name == "mini-gpt"  # wandb_run_name in the echoed config file
     steps, losses = series(run_dir, "train/loss")
     assert steps == list(range(71))
     assert losses[40] == 3.6591 and losses[39] == 3.6445  # iter 40 comes from the resumed run
