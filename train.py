@@ -104,7 +104,7 @@ if device_type != 'cuda' and dtype != 'float32':
     dtype = 'float32'
 if wandb_log:
     print("wandb_log=True: metrics go to the nanogpt_dash dashboard, not Weights & Biases "
-          f"(run name {wandb_run_name or run_name or Path(out_dir).name!r}; wandb_project is unused)")
+          f"(run name {run_name or wandb_run_name or Path(out_dir).name!r}; wandb_project is unused)")
 
 # DDP: torchrun sets RANK, LOCAL_RANK and WORLD_SIZE for each process it starts.
 ddp = int(os.environ.get('RANK', -1)) != -1

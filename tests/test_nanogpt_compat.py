@@ -169,3 +169,18 @@ def test_sample_py_names_what_is_missing(tmp_path):
     assert result.returncode != 0 and f"no checkpoint at {tmp_path}/ckpt.pt" in result.stderr
     result = run_sample("--init_from=gpt2")
     assert result.returncode != 0 and "not supported here" in result.stderr
+
+
+# the module-level config names of karpathy/nanoGPT's train.py
+NANOGPT_TRAIN_KEYS = (
+    "out_dir eval_interval log_interval eval_iters eval_only always_save_checkpoint init_from wandb_log "
+    "wandb_project wandb_run_name dataset gradient_accumulation_steps batch_size block_size n_layer n_head "
+    "n_embd dropout bias learning_rate max_iters weight_decay beta1 beta2 grad_clip decay_lr warmup_iters "
+    "lr_decay_iters min_lr backend device dtype compile"
+).split()
+
+
+def test_train_py_accepts_every_config_key_of_nanogpts_train_py():
+    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    listed = {line.split("=")[0].strip().lstrip("-") for line in result.stderr.splitlines() if line.startswith("  --")}
+    assert set(NANOGPT_TRAIN_KEYS) - listed == set()
