@@ -5,7 +5,7 @@
 Keys: out_dir, max_iters, eval_interval, init_from ('scratch' | 'resume'), learning_rate,
 sleep (seconds per iteration), exit_code (exit with it after the last iteration).
 The "checkpoint" is out_dir/ckpt.txt holding the last saved iter_num. On Ctrl-C it writes
-out_dir/got_sigint and re-raises, as an uncaught KeyboardInterrupt would end nanoGPT.
+out_dir/got_sigint.<rank> and re-raises, as an uncaught KeyboardInterrupt would end nanoGPT.
 """
 
 import ast
@@ -22,6 +22,11 @@ learning_rate = 1e-3
 sleep = 0.0
 exit_code = 0
 wandb_log = False
+
+# under torchrun every rank runs this script; as in nanoGPT only rank 0 prints and saves
+master_process = int(os.environ.get('RANK', 0)) == 0
+if not master_process:
+    sys.stdout = open(os.devnull, 'w')
 
 config_text = """out_dir = 'out'
 eval_interval = 10 # keep frequent
@@ -60,7 +65,7 @@ try:
     while True:
         if iter_num % eval_interval == 0:
             print(f"step {iter_num}: train loss {loss_at(iter_num):.4f}, val loss {loss_at(iter_num) + 0.1:.4f}")
-            if iter_num > 0:
+            if iter_num > 0 and master_process:
                 print(f"saving checkpoint to {out_dir}")
                 with open(os.path.join(out_dir, 'ckpt.txt'), 'w') as f:
                     f.write(str(iter_num))
@@ -71,7 +76,7 @@ try:
         if iter_num > max_iters:
             break
 except KeyboardInterrupt:
-    with open(os.path.join(out_dir, 'got_sigint'), 'w') as f:
+    with open(os.path.join(out_dir, f"got_sigint.{os.environ.get('RANK', 0)}"), 'w') as f:
         f.write(str(iter_num))
     raise
 sys.exit(exit_code)

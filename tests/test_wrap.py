@@ -86,7 +86,7 @@ def test_ctrl_c_reaches_the_child_and_the_run_is_marked_interrupted(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert (tmp_path / "stopped" / "got_sigint").is_file()
+    assert (tmp_path / "stopped" / "got_sigint.0").is_file()
     with RunReader(tmp_path / "stopped") as reader:
         assert reader.meta().status == "interrupted"
 
@@ -167,3 +167,26 @@ def test_a_command_that_records_itself_is_not_recorded_twice(tmp_path):
     recorder.finish("finished")
     assert recorder.self_tracking and recorder.run is None
     assert not (tmp_path / "self").exists()
+
+
+def test_torchrun_command_is_recorded_and_ctrl_c_reaches_every_rank(tmp_path):
+    cmd = [sys.executable, "-m", "nanogpt_dash", "run", "--no-dashboard", "--", sys.executable, "-m", "torch.distributed.run",
+           "--standalone", "--nproc_per_node=2", FAKE, "--out_dir=ddp", "--max_iters=100000", "--sleep=0.02"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        for line in proc.stdout:
+            if line.startswith(b"iter 5:"):
+                break
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        proc.stdout.read()
+        assert proc.wait(60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sorted(p.name for p in (tmp_path / "ddp").glob("got_sigint.*")) == ["got_sigint.0", "got_sigint.1"]
+    steps, _ = series(tmp_path / "ddp", "train/loss")
+    assert steps[:6] == [0, 1, 2, 3, 4, 5]  # rank 0's lines, once each
+    with RunReader(tmp_path / "ddp") as reader:
+        assert reader.meta().status == "interrupted"
