@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +25,7 @@ from .errors import NanogptDashError
 from .nanogpt_log import (
     CheckpointSaved, ConfigValue, EvalLine, IterLine, LineParser, ParamCount, Record, Start, TokensPerIter,
 )
-from .tracking import Run
+from .tracking import Run, TrackingWarning
 
 DEFAULT_RUNS = Path("runs")
 MAX_LINE_BYTES = 1 << 20
@@ -52,6 +53,7 @@ class Recorder:
         self.step = 0
         self.run: Run | None = None
         self.self_tracking = False
+        self.failed = False
         self._parser = LineParser()
 
     @property
@@ -168,9 +170,20 @@ def _pump(fd: int, recorder: Recorder) -> None:
         if len(pending) > MAX_LINE_BYTES:  # a progress bar without newlines: not one of nanoGPT's lines
             pending = b""
         for line in lines:
-            recorder.feed_line(line.decode("utf-8", errors="replace"))
+            _feed(recorder, line)
     if pending:
-        recorder.feed_line(pending.decode("utf-8", errors="replace"))
+        _feed(recorder, pending)
+
+
+def _feed(recorder: Recorder, line: bytes) -> None:
+    if recorder.failed:
+        return
+    try:
+        recorder.feed_line(line.decode("utf-8", errors="replace"))
+    except Exception as e:  # the command's output must keep flowing whatever happens to the recording
+        recorder.failed = True
+        warnings.warn(f"nanogpt_dash: stopped recording this run ({type(e).__name__}: {e}); "
+                      "the command continues and its output still passes through", TrackingWarning)
 
 
 def _write_all(fd: int, data: bytes) -> bool:

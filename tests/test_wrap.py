@@ -11,7 +11,8 @@ import pytest
 
 from nanogpt_dash.runs import config_changes
 from nanogpt_dash.store import RunReader, superseded_mask
-from nanogpt_dash.wrap import Recorder, WrapError, run_command
+from nanogpt_dash.tracking import TrackingWarning
+from nanogpt_dash.wrap import Recorder, WrapError, _pump, run_command
 
 from helpers import REPO, SHARED_DATA
 
@@ -190,3 +191,15 @@ def test_torchrun_command_is_recorded_and_ctrl_c_reaches_every_rank(tmp_path):
     assert steps[:6] == [0, 1, 2, 3, 4, 5]  # rank 0's lines, once each
     with RunReader(tmp_path / "ddp") as reader:
         assert reader.meta().status == "interrupted"
+
+
+def test_a_recording_failure_never_stops_the_output(tmp_path, capfd):
+    recorder = Recorder(["python", "train.py"], tmp_path / "x", dashboard=False)
+    recorder.feed_line = lambda text: 1 / 0
+    read, write = os.pipe()
+    os.write(write, b"iter 0: loss 1.0, time 1.00ms, mfu -100.00%\nline two\n")
+    os.close(write)
+    with pytest.warns(TrackingWarning, match="stopped recording this run"):
+        _pump(read, recorder)
+    os.close(read)
+    assert capfd.readouterr().out == "iter 0: loss 1.0, time 1.00ms, mfu -100.00%\nline two\n"
