@@ -40,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     import_tb.add_argument("logdir", type=Path, help="a TensorBoard log directory")
     import_tb.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["serve", *argv]  # `python -m nanogpt_dash --runs DIR --port N`: serve is the default command
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+        args = parser.parse_args(["serve", *argv])
     try:
         if args.command == "runs":
             return _list(args.runs)

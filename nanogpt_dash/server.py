@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .live import LiveStore
 from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
+from .security import RefuseForeignOrigin
 from .ui.app import build_app
 from .ui.pages import metrics_needed
 
@@ -89,6 +90,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
         })
 
     server.mount(BOOTSTRAP_ROUTE, StaticFiles(directory=BOOTSTRAP_STATIC), name="bootstrap")
+    server.add_middleware(RefuseForeignOrigin)
     server.add_middleware(Guard, stats=stats)
     return app, store
 
