@@ -24,6 +24,7 @@ POLL_INTERVAL_S = 0.05
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
 CHUNK = 1 << 15
 INT32_MAX = 2**31 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 META_INTERVAL_S = 1.0
 DISCOVER_INTERVAL_S = 1.0
 EVENTS_KEPT = 200
@@ -32,14 +33,15 @@ EVENTS_KEPT = 200
 class Series:
     """One metric of one run, in file order, stored compactly in fixed-size chunks.
 
-    Per point: the step (int32, widened to int64 only if a step needs it), the value (float32)
-    and the wall-clock time as float32 seconds since the run's origin: 12 bytes. Segments are
+    Per point: the step (int32, widened to int64 only if a step needs it), the value (float32,
+    widened to float64 only if a finite value is beyond float32's range) and the wall-clock time
+    as float32 seconds since the run's origin: 12 bytes. Segments are
     kept as the positions where each one's points begin, not per point. Chunks never move, so
     growing a series copies nothing.
     """
 
-    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "segment_ids", "segment_starts",
-                 "nonfinite", "last_nonfinite_step")
+    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "_value_dtype", "segment_ids",
+                 "segment_starts", "nonfinite", "last_nonfinite_step")
 
     def __init__(self, origin: float) -> None:
         self.origin = origin
@@ -48,6 +50,7 @@ class Series:
         self._values: list[np.ndarray] = []
         self._times: list[np.ndarray] = []
         self._step_dtype = np.int32
+        self._value_dtype = np.float32
         self.segment_ids: list[int] = []
         self.segment_starts: list[int] = []
         self.nonfinite: dict[str, int] = {}  # how many NaN, +Inf and -Inf values were logged
@@ -59,6 +62,9 @@ class Series:
         if self._step_dtype is np.int32 and (step.max() > INT32_MAX or step.min() < -INT32_MAX):
             self._step_dtype = np.int64
             self._steps = [chunk.astype(np.int64) for chunk in self._steps]
+        if self._value_dtype is np.float32 and self._overflows_float32(value):
+            self._value_dtype = np.float64
+            self._values = [chunk.astype(np.float64) for chunk in self._values]
         changes = np.flatnonzero(np.diff(segment)) + 1
         for at in np.concatenate([[0], changes]):
             if not self.segment_ids or self.segment_ids[-1] != segment[at]:
@@ -74,7 +80,7 @@ class Series:
             offset = self.size % CHUNK
             if offset == 0:
                 self._steps.append(np.empty(CHUNK, self._step_dtype))
-                self._values.append(np.empty(CHUNK, np.float32))
+                self._values.append(np.empty(CHUNK, self._value_dtype))
                 self._times.append(np.empty(CHUNK, np.float32))
             take = min(CHUNK - offset, len(step) - done)
             self._steps[-1][offset:offset + take] = step[done:done + take]
@@ -82,6 +88,11 @@ class Series:
             self._times[-1][offset:offset + take] = wall_time[done:done + take] - self.origin
             done += take
             self.size += take
+
+    @staticmethod
+    def _overflows_float32(value: np.ndarray) -> bool:
+        magnitude = np.abs(value)
+        return bool(np.any((magnitude > FLOAT32_MAX) & np.isfinite(magnitude)))
 
     def columns(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(step, value, wall_time, segment) of points [start, end), as new arrays."""

@@ -316,3 +316,25 @@ def test_metrics_the_page_does_not_show_are_not_held_in_memory(runs_dir):
     store = LiveStore(runs_dir, keys={"train/loss"})
     store.poll()
     assert store.keys("r") == ["train/loss"]
+
+
+def test_finite_values_beyond_float32_stay_finite_in_the_store_and_the_charts(runs_dir):
+    run = Run(runs_dir / "big")
+    for step, value in enumerate([1.0, 1e39, -1e300, 2.0]):
+        run.log({"train/loss": value}, step=step)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    values = store.view("big", "train/loss").value
+    assert values.tolist() == [1.0, 1e39, -1e300, 2.0]
+    assert store.nonfinite("big") == {}, "no value here is NaN or Inf"
+    figures, _, cursor = chart_updates(store, ["big"], None)
+    line = figures[0]["data"][0]
+    assert np.isfinite(line["y"]).all() and line["y"][1] == 1e39
+    run.log({"train/loss": 3e38 * 10}, step=4)
+    run.flush()
+    store.poll()
+    _, extends, _ = chart_updates(store, ["big"], cursor)
+    data, _ = extends[0]
+    assert data["y"][0].tolist() == [3e39]
+    run.finish()
