@@ -58,3 +58,13 @@ def test_export_of_an_unknown_run_names_the_known_ones(resumed_run, capsys):
 def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
     assert main(["runs", "--runs", str(runs_dir)]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_run, capsys):
+    (resumed_run / "alpha").rename(resumed_run / "renamed")
+    assert main(["runs", "--runs", str(resumed_run)]) == 0
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[0] == "renamed"
+    assert main(["export", listed[0], "--runs", str(resumed_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 23
