@@ -3,6 +3,11 @@
 A poller thread discovers run directories and reads only rows past each run's cursor into
 columnar numpy series. Callbacks read from here and never touch SQLite. A run whose file cannot
 be read keeps its last good data and carries an error message until it is readable again.
+
+Startup never waits for the files: runs are discovered at once and loaded in the background,
+newest first, a slice at a time between the live runs' updates; until its data is in, a run is
+`loading()`. Files that nobody writes are only queried when they change, and files that keep
+failing are retried with a back-off, so an idle server costs next to nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 META_INTERVAL_S = 1.0
 DISCOVER_INTERVAL_S = 1.0
 EVENTS_KEPT = 200
+LOAD_SLICE = 50_000  # rows per query while loading a run in the background
+LOAD_BUDGET_S = 0.2  # loading time per poll, so the live runs between slices stay current
+QUIET_AFTER_S = 5.0  # a file unchanged this long ...
+QUIET_CHECK_S = 0.25  # ... is stat()-ed this often instead of every poll
+REFRESH_UNCHANGED_S = 10.0  # and read anyway this often, in case a change hid in the file's timestamps
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0  # back-off for a file that keeps failing
 
 
 class Series:
@@ -144,6 +155,14 @@ class LiveRun:
     file_id: tuple[int, int] | None = None
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded: bool = False  # read to the end of its file at least once
+    mtime: float = 0.0  # when discovered: newest files load first
+    signature: tuple | None = None  # the file's identity, sizes and times when last queried
+    checked_at: float = 0.0
+    changed_at: float = 0.0
+    failures: int = 0
+    retry_at: float = 0.0
+    watched: tuple[str, str] = ()  # the run file and its WAL, as plain strings for a cheap os.stat
 
     @property
     def version(self) -> str:
@@ -181,6 +200,17 @@ class LiveStore:
     def get(self, run_id: str) -> LiveRun | None:
         with self._lock:
             return self._runs.get(run_id)
+
+    def loading(self, run_id: str) -> bool:
+        """True while a discovered run's data is still being read in (its charts would be incomplete)."""
+        run = self.get(run_id)
+        return run is not None and not run.loaded and run.error is None
+
+    def loading_runs(self) -> list[str]:
+        """Ids of the runs still loading, the next to load first."""
+        with self._lock:
+            runs = list(self._runs.values())
+        return [r.run_id for r in sorted((r for r in runs if not r.loaded and r.error is None), key=lambda r: -r.mtime)]
 
     def status(self, run_id: str, now: float | None = None) -> str:
         run = self.get(run_id)
@@ -258,7 +288,7 @@ class LiveStore:
     # -- tailing (poller thread) -------------------------------------------------------------
 
     def start(self, interval: float = POLL_INTERVAL_S) -> "LiveStore":
-        self.poll()
+        """Start tailing in a background thread; returns at once (runs load in the background)."""
         self._thread = threading.Thread(target=self._loop, args=(interval,), name="nanogpt_dash-live", daemon=True)
         self._thread.start()
         return self
@@ -269,25 +299,78 @@ class LiveStore:
             self._thread.join(5)
 
     def _loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.poll()
+        while True:
+            self.poll(load_budget=LOAD_BUDGET_S)
+            if self._stop.wait(0.0 if self.loading_runs() else interval):
+                return
 
-    def poll(self) -> None:
-        """Discover new run directories (about once a second) and read new rows of every run."""
+    def poll(self, load_budget: float | None = None) -> None:
+        """Discover new run directories (about once a second) and read new rows of every run.
+
+        With `load_budget`, runs not yet loaded get at most that many seconds of reading in this
+        call (newest first); without it every run is read to its end.
+        """
         now = time.monotonic()
         if now - self._discovered_at >= DISCOVER_INTERVAL_S:
             self._discovered_at = now
-            for path in find_run_dirs(self.runs_dir):
-                with self._lock:
-                    if path.name not in self._runs:
-                        self._runs[path.name] = LiveRun(run_id=path.name, path=path)
+            self._discover()
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            self._tail(run, now)
+            if run.loaded and self._due(run, now):
+                self._tail(run, now)
+        self._load(runs, now, load_budget)
 
-    def _tail(self, run: LiveRun, now: float) -> None:
-        """Read what is new in one run; any failure marks only this run, which retries next poll."""
+    def _discover(self) -> None:
+        for path in find_run_dirs(self.runs_dir):
+            with self._lock:
+                if path.name in self._runs:
+                    continue
+            run = LiveRun(run_id=path.name, path=path, mtime=_newest_mtime(path))
+            with self._lock:
+                self._runs.setdefault(path.name, run)
+
+    def _load(self, runs: list[LiveRun], now: float, budget: float | None) -> None:
+        """Read runs that are not loaded yet, newest first, for at most `budget` seconds."""
+        deadline = None if budget is None else time.monotonic() + budget
+        for run in sorted((r for r in runs if not r.loaded), key=lambda r: -r.mtime):
+            if not self._due(run, now):
+                continue
+            while True:
+                self._tail(run, now, max_rows=None if deadline is None else LOAD_SLICE)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                if run.loaded or run.error is not None:
+                    break
+
+    def _due(self, run: LiveRun, now: float) -> bool:
+        """Whether to query a run file now: always while it is written to, else only when it changed
+        (or, for a failing file, when its back-off is over)."""
+        if run.loaded and run.error is None:
+            if self._being_written(run):
+                return True
+            if now - run.changed_at > QUIET_AFTER_S and now - run.checked_at < QUIET_CHECK_S:
+                return False
+        elif run.error is not None and now < run.retry_at and now - run.checked_at < QUIET_CHECK_S:
+            return False
+        run.checked_at = now
+        if not run.watched:
+            db = db_path(run.path)
+            run.watched = (str(db), f"{db}-wal")
+        signature = _stat_key(run.watched[0]), _stat_key(run.watched[1])
+        if signature != run.signature:
+            run.signature, run.changed_at = signature, now
+            return True
+        if run.error is not None:
+            return now >= run.retry_at
+        return not run.loaded or now - run.meta_read_at >= REFRESH_UNCHANGED_S
+
+    def _being_written(self, run: LiveRun) -> bool:
+        return run.meta is not None and effective_status(run.meta, None, self.stalled_after) == "running"
+
+    def _tail(self, run: LiveRun, now: float, max_rows: int | None = None) -> None:
+        """Read what is new in one run (at most `max_rows` scalar rows); any failure marks only this run,
+        which retries later."""
         try:
             refresh = run.meta is None or now - run.meta_read_at >= META_INTERVAL_S
             if refresh:
@@ -298,13 +381,19 @@ class LiveStore:
                 meta = run.reader.meta()
                 with run.lock:
                     run.meta, run.meta_read_at = meta, now
+            read, at_end = 0, False
             while True:
-                batch = run.reader.scalars_since(run.cursor, limit=READ_BATCH)
+                limit = READ_BATCH if max_rows is None else min(READ_BATCH, max_rows - read)
+                batch = run.reader.scalars_since(run.cursor, limit=limit)
                 if len(batch):
                     with run.lock:
                         self._append(run, batch)
                         run.cursor = batch.cursor
-                if len(batch) < READ_BATCH:
+                read += len(batch)
+                if len(batch) < limit:
+                    at_end = True
+                    break
+                if max_rows is not None and read >= max_rows:
                     break
             if refresh or len(batch):
                 events = run.reader.events_since(run.event_cursor)
@@ -319,6 +408,10 @@ class LiveStore:
         except Exception as e:  # a bug or a surprise in one run file must not stop the others
             self._fail(run, f"unexpected {type(e).__name__}: {e}")
             return
+        if at_end and not run.loaded:
+            with run.lock:
+                run.loaded = True
+        run.failures = 0
         if run.error is not None:
             with run.lock:
                 run.error = None
@@ -353,8 +446,30 @@ class LiveStore:
 
     @staticmethod
     def _fail(run: LiveRun, message: str) -> None:
+        run.failures += 1
+        delay = 0.0 if run.failures == 1 else min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (run.failures - 2))
+        run.retry_at = time.monotonic() + delay  # one retry at the next poll, then back off
         with run.lock:
             run.error = message
         if run.reader is not None:
             run.reader.close()
             run.reader = None
+
+
+def _stat_key(path: str | Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _file_signature(run_dir: Path) -> tuple:
+    """What changes when a run file is written, replaced or removed: the file and its WAL's inode, size, time."""
+    db = db_path(run_dir)
+    return _stat_key(db), _stat_key(db.with_name(db.name + "-wal"))
+
+
+def _newest_mtime(run_dir: Path) -> float:
+    keys = [k for k in _file_signature(run_dir) if k is not None]
+    return max((k[2] for k in keys), default=0) / 1e9

@@ -98,6 +98,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
             "runs_dir": str(Path(runs_dir).resolve()),
             "uptime_s": round(time.time() - started, 3),
             "runs": len(store.run_ids()),
+            "loading": store.loading_runs(),
             "clients": stats["ws_open"],
             "websocket_messages": stats["ws_messages"],
             "pid": os.getpid(),
