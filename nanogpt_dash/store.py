@@ -435,6 +435,20 @@ class RunReader:
         return self._key_names
 
 
+def integrity_check(run_dir: str | Path) -> str:
+    """SQLite's own integrity check of a run file: 'ok', or what is wrong with it."""
+    path = db_path(run_dir)
+    try:
+        conn = _connect(path, read_only=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return f"cannot check {path}: {e}"
+    return "; ".join(str(row[0]) for row in rows)
+
+
 def superseded_mask(segment: np.ndarray, step: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """True where a later segment started at or before the point's step."""
     mask = np.zeros(len(step), dtype=bool)
