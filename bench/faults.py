@@ -6,9 +6,10 @@ steps, and the books balanced: rows logged = rows committed + rows the run recor
 - kill:   a training process logs 4 metrics a step (a tight loop or paced, by chance) and is
           SIGKILLed at a random moment. What it committed must be intact and gap-free; the
           uncommitted tail dies with the process, which is what a kill means.
-- full:   the run lives on a tmpfs (64 MB, mounted here when allowed; else SQLite's "disk is
-          full" is injected) that a filler file fills up mid-run and that is freed later. Writing
-          must resume, and every row it could not keep must be counted and recorded in the run file.
+- full:   the run lives on a tmpfs (mounted here when allowed; else SQLite's "disk is full" is
+          injected) that a filler file fills up mid-run and that is freed later: 64 MB, room for the
+          whole backlog, or 8 MB ("tight"), less room than the backlog needs. Writing must resume,
+          and every row it could not keep must be counted and recorded in the run file.
 - rmdir:  the run folder is deleted mid-run. The writer must notice, recreate the run as a new
           segment and say so; everything logged after the deletion must be there.
 
@@ -67,6 +68,7 @@ class Outcome:
     committed: int
     recorded_lost: int
     note: str = ""
+    committed_after_fault: int | None = None
 
     @property
     def unaccounted(self) -> int | None:
@@ -77,6 +79,8 @@ class Outcome:
 
 def inspect(run_dir: Path) -> tuple[str, dict[str, list[int]], int, list]:
     """(integrity, steps per key of the last segment, rows committed in all, events)."""
+    if not store.db_path(run_dir).is_file():
+        return "no run file", {}, 0, []
     integrity = integrity_check(run_dir)
     steps: dict[str, list[int]] = {}
     committed = 0
@@ -152,13 +156,15 @@ def fill(path: Path) -> None:
 
 @contextmanager
 def injected_full_disk() -> Iterator[dict]:
-    """Make every commit fail as SQLite does on a full disk while state['full'] is set."""
-    state = {"full": False}
+    """Fail commits as SQLite does on a full disk: all while state['full'] is set, and any that would
+    take more than state['room'] rows (what is left of the disk) once it is cleared."""
+    state = {"full": False, "room": float("inf")}
     real = store.RunWriter._write
 
     def write(self, scalars, events):  # type: ignore[no-untyped-def]
-        if state["full"]:
+        if state["full"] or len(scalars) > state["room"]:
             raise sqlite3.OperationalError("database or disk is full")
+        state["room"] -= len(scalars)
         return real(self, scalars, events)
 
     store.RunWriter._write = write
@@ -168,7 +174,8 @@ def injected_full_disk() -> Iterator[dict]:
         store.RunWriter._write = real
 
 
-def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None, try_mount: bool = True) -> Outcome:
+def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None, try_mount: bool = True,
+               tight: bool = False) -> Outcome:
     from nanogpt_dash import tracking
 
     steps_full = rng.randint(20_000, 120_000)
@@ -176,7 +183,7 @@ def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None
     if max_pending is not None:
         tracking.MAX_PENDING_ROWS = max_pending
     logged = 0
-    with small_disk(workdir, try_mount=try_mount) as (disk, how), injected_full_disk() as injected, warnings.catch_warnings(record=True) as caught:
+    with small_disk(workdir, "8m" if tight else "64m", try_mount) as (disk, how), injected_full_disk() as injected, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             run = Run(disk / "full")
@@ -193,6 +200,7 @@ def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None
 
             log_steps(2_000)
             run.flush(10)
+            before_full = logged
             if how == "tmpfs":
                 fill(disk / "filler")
             else:
@@ -203,19 +211,21 @@ def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None
                 (disk / "filler").unlink()
             else:
                 injected["full"] = False
+                injected["room"] = 100_000 if tight else float("inf")
             log_steps(2_000)
-            flushed = run.flush(30)
-            lost = run.finish(timeout=30)
+            flushed = run.flush(5 if tight else 30)
+            lost = run.finish(timeout=5 if tight else 30)
             integrity, steps, committed, events = inspect(disk / "full")
         finally:
             tracking.MAX_PENDING_ROWS = saved_max
     messages = [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
     warned_full = any("full" in m for m in messages)
-    note = f"{how}, {steps_full * len(KEYS)} rows logged while full, flushed={flushed}, warned={warned_full}"
+    note = (f"{how}{', tight' if tight else ''}: {steps_full * len(KEYS)} rows logged while full, "
+            f"{committed - before_full} committed after, flushed={flushed}, warned={warned_full}")
     if lost:
         note += f", finish() reported {lost} lost"
     holes = holes_in(steps) - lost_in(events)  # a counted overflow leaves a hole the events account for
-    return Outcome("full", integrity, max(holes, 0), logged, committed, lost_in(events), note)
+    return Outcome("full", integrity, max(holes, 0), logged, committed, lost_in(events), note, committed - before_full)
 
 
 def rmdir_trial(workdir: Path, rng: random.Random) -> Outcome:
@@ -267,6 +277,8 @@ def failures(outcomes: list[Outcome]) -> list[str]:
             bad.append(f"trial {i} ({o.kind}): {o.holes} committed steps missing without a record")
         if o.unaccounted:
             bad.append(f"trial {i} ({o.kind}): {o.unaccounted} rows neither committed nor recorded as lost")
+        if o.committed_after_fault == 0:
+            bad.append(f"trial {i} ({o.kind}): nothing was committed after the fault was over")
     return bad
 
 
@@ -280,7 +292,8 @@ def run_suite(kills: int, fulls: int, rmdirs: int, seed: int = 0, max_pending: i
                 if kind == "kill":
                     outcomes.append(kill_trial(Path(tmp), rng))
                 elif kind == "full":
-                    outcomes.append(full_trial(Path(tmp), rng, max_pending))
+                    tight = len([o for o in outcomes if o.kind == "full"]) % 2 == 1
+                    outcomes.append(full_trial(Path(tmp), rng, max_pending, tight=tight))
                 else:
                     outcomes.append(rmdir_trial(Path(tmp), rng))
     return outcomes

@@ -471,5 +471,6 @@ def _file_signature(run_dir: Path) -> tuple:
 
 
 def _newest_mtime(run_dir: Path) -> float:
-    keys = [k for k in _file_signature(run_dir) if k is not None]
+    """When the run file last received data (an empty WAL, which a reader may create, does not count)."""
+    keys = [k for k in _file_signature(run_dir) if k is not None and k[1] > 0]
     return max((k[2] for k in keys), default=0) / 1e9

@@ -215,7 +215,7 @@ class Run:
                         stopped_cleanly = True
                         return
                     if not progressed:
-                        time.sleep(min(0.05, max(0.0, self._retry_at - time.monotonic())))
+                        time.sleep(min(0.05, max(0.01, self._retry_at - time.monotonic())))
         finally:
             if not stopped_cleanly:
                 self._writer_died()

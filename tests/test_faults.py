@@ -26,6 +26,13 @@ def test_a_full_disk_then_freed_resumes_writing_and_accounts_for_every_row(tmp_p
     assert outcome.committed == outcome.logged, "with the default backlog bound nothing is dropped"
 
 
+@pytest.mark.parametrize("try_mount", [True, False], ids=["tmpfs-if-allowed", "injected-enospc"])
+def test_a_disk_freed_with_less_room_than_the_backlog_still_commits_in_batches(tmp_path, try_mount):
+    outcome = faults.full_trial(tmp_path, random.Random(4), try_mount=try_mount, tight=True)
+    assert_sound([outcome])
+    assert outcome.committed_after_fault > 0
+
+
 def test_a_full_disk_with_an_overflowing_backlog_records_exactly_what_it_dropped(tmp_path):
     outcome = faults.full_trial(tmp_path, random.Random(2), max_pending=20_000, try_mount=False)
     assert_sound([outcome])
