@@ -2,7 +2,8 @@
 
 For 1, 10 and 30 runs of 100k steps x 4 metrics, start a real `python -m nanogpt_dash serve` and time
 (from the process start) when `/health` first answers and when the newest run's data is loaded in
-LiveStore (what its first chart needs). A server that lists runs still loading in `/health`
+LiveStore (what its first chart needs), in wall-clock seconds and in CPU seconds the server process
+had used by then (the second does not depend on what else the machine is running). A server that lists runs still loading in `/health`
 ("loading") is asked until the newest run has left that list; an older server loads every run
 before it answers at all, so its answer is also the time its newest run is loaded.
 
@@ -74,8 +75,14 @@ def health(port: int) -> dict | None:
         return None
 
 
-def measure(repo: Path, runs_dir: Path, runs: int, newest: str, limit_s: float) -> tuple[float | None, float | None]:
-    """(seconds to the first /health answer, seconds until the newest run is loaded) for one server start."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(repo: Path, runs_dir: Path, runs: int, newest: str, limit_s: float) -> tuple:
+    """((wall, cpu) at the first /health answer, (wall, cpu) when the newest run is loaded) for one server start."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port)],
@@ -86,11 +93,11 @@ def measure(repo: Path, runs_dir: Path, runs: int, newest: str, limit_s: float) 
             answer = health(port)
             now = time.monotonic() - started
             if answer is not None:
-                first = first if first is not None else now
+                first = first if first is not None else (now, cpu_seconds(proc.pid))
                 if "loading" not in answer:
                     loaded = first  # this server loads everything before it answers
                 elif answer.get("runs") == runs and newest not in answer["loading"]:
-                    loaded = now
+                    loaded = (now, cpu_seconds(proc.pid))
                 if loaded is not None:
                     break
             time.sleep(0.05)
@@ -122,9 +129,10 @@ def main() -> int:
         newest = f"run{runs - 1:02d}"
         for label, repo in versions:
             first, loaded = measure(repo, runs_dir, runs, newest, args.limit)
-            lines.append((f"{runs}", label, fmt(first), fmt(loaded)))
-            print(f"  {runs} runs, {label}: /health {fmt(first)}, newest run loaded {fmt(loaded)}", file=sys.stderr, flush=True)
-    header = ("runs", "code", "/health answers", "newest run loaded")
+            row = (f"{runs}", label, fmt(first, 0), fmt(loaded, 0), fmt(first, 1), fmt(loaded, 1))
+            lines.append(row)
+            print("  " + "  ".join(row), file=sys.stderr, flush=True)
+    header = ("runs", "code", "/health answers", "newest run loaded", "server CPU s at /health", "... at newest loaded")
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     print(f"\n{args.steps:,} steps x {len(KEYS)} metrics per run; seconds from process start (goal: 2 s and 3 s)")
     for row in [header, *lines]:
@@ -132,8 +140,8 @@ def main() -> int:
     return 0
 
 
-def fmt(seconds: float | None) -> str:
-    return "no answer" if seconds is None else f"{seconds:.2f} s"
+def fmt(pair: tuple[float, float] | None, which: int) -> str:
+    return "no answer" if pair is None else f"{pair[which]:.2f} s"
 
 
 if __name__ == "__main__":
