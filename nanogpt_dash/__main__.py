@@ -71,6 +71,8 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="close the WebSocket of a tab hidden this long; it reconnects when shown (default 600)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve https/wss")
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
@@ -104,7 +106,8 @@ def _export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve  # imports Dash: keep `runs` and `export` fast
 
-    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile)
+    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+                 idle_timeout_s=args.idle_timeout)
 
 
 if __name__ == "__main__":

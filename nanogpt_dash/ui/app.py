@@ -19,10 +19,10 @@ def assets_folder() -> Path:
 
 
 ASSETS = assets_folder()
-INACTIVITY_TIMEOUT_MS = 10 * 60 * 1000  # a hidden tab's WebSocket closes after this; it reconnects when shown
+IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconnects when shown
 
 
-def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = INACTIVITY_TIMEOUT_MS) -> Dash:
+def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = int(IDLE_TIMEOUT_S * 1000)) -> Dash:
     """A Dash app over `store` with every page of ui/pages registered."""
     app = Dash(
         __name__,
@@ -32,6 +32,8 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         # Visible tabs get a heartbeat every 1.5 s (ui/push.py), so only a hidden tab, which is
         # sent nothing, ever reaches this; Dash reconnects it when it is shown again.
         websocket_inactivity_timeout=inactivity_timeout_ms,
+        # the worker checks for inactivity when it sends a heartbeat
+        websocket_heartbeat_interval=min(30_000, max(1000, inactivity_timeout_ms // 3)),
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=True,  # each page's components exist only while it is shown

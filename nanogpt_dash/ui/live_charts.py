@@ -55,7 +55,9 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
             carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
                   "charts": {c.name: None for c in CHARTS},
-                  "zooms": dict(cursor["zooms"] if same_axis else zooms)}
+                  # a first load applies the zoom it was given (a URL's); a change of axis starts from
+                  # the ranges the browser holds, which were in the old axis' units
+                  "zooms": dict(cursor["zooms"]) if same_axis else ({} if not valid_cursor(cursor) else dict(zooms))}
     else:  # a new cursor: the one that came in stays as the browser has it
         cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
     figures, extends = [], []
