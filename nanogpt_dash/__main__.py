@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from .errors import NanogptDashError
-from .export import FORMATS, export_run
 from .runs import format_loss, list_runs, resolve_run
 
 DEFAULT_RUNS = Path("runs")
@@ -23,9 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="list the runs in a runs directory")
     runs.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
-    export = sub.add_parser("export", help="write a run's scalars in long form")
-    export.add_argument("run", help="run id (a directory under --runs) or a path to a run directory")
-    export.add_argument("--format", choices=FORMATS, default="csv")
+    export = sub.add_parser("export", help="write runs' scalars as CSV or JSON, long or wide form")
+    export.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
+    export.add_argument("--format", default="csv", help="csv (default) or json")
+    export.add_argument("--form", default="long",
+                        help="long: one row per point (default); wide: one row per step, one column per metric")
+    export.add_argument("--keys", help="comma-separated metrics to export (default: all)")
+    export.add_argument("--x-axis", default="step", help="axis of --x-min/--x-max: step, tokens, wall, relative")
+    export.add_argument("--x-min", help="first x to export (wall: a local time such as 2026-05-01T12:00)")
+    export.add_argument("--x-max", help="last x to export")
+    export.add_argument("--no-superseded", action="store_true",
+                        help="leave out points that a resume superseded (default: all, flagged)")
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
     export.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
@@ -68,8 +75,19 @@ def _list(runs_dir: Path) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    run_dir = resolve_run(args.runs, args.run, allow_path=True)
-    count, result = export_run(run_dir, args.format, args.out)
+    from .export import ExportError, ExportQuery, export_runs  # imports pandas: keep `runs` fast
+    from .views import from_axis
+
+    run_dirs = [resolve_run(args.runs, run, allow_path=True) for run in args.run]
+    try:
+        bounds = tuple(None if v is None else from_axis(args.x_axis, v if args.x_axis == "wall" else float(v))
+                       for v in (args.x_min, args.x_max))
+    except ValueError as e:
+        raise ExportError(f"--x-min/--x-max must be numbers on the {args.x_axis} axis ({e})") from e
+    query = ExportQuery(keys=tuple(k for k in args.keys.split(",") if k) if args.keys else None, x_axis=args.x_axis,
+                        x_range=bounds if bounds != (None, None) else None, superseded=not args.no_superseded,
+                        form=args.form)
+    count, result = export_runs(run_dirs, args.format, query, args.out, protected=[args.runs])
     if args.out is None:
         sys.stdout.write(result)
     else:
