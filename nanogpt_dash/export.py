@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import NanogptDashError
-from .files import atomic_output
+from .files import atomic_output, check_output
 from .runs import effective_status
 from .store import RunMeta, RunReader, superseded_mask
 from .views import X_MODES, x_values
@@ -206,12 +206,15 @@ def export_runs(run_dirs: Sequence[Path], fmt: str, query: ExportQuery = ExportQ
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    protected = [*protected, *run_dirs]
+    if out_path is not None:
+        check_output(out_path, protected)  # before reading anything: a refused export touches no run file
     frame, infos = export_frame(run_dirs, query)
     if out_path is None:
         buffer = io.StringIO()
         count = write_frame(frame, infos, fmt, buffer, query)
         return count, buffer.getvalue()
-    with atomic_output(out_path, [*protected, *run_dirs]) as f:
+    with atomic_output(out_path, protected) as f:
         count = write_frame(frame, infos, fmt, f, query)
     return count, str(out_path)
 
