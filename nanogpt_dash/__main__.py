@@ -36,6 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
     export.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
+    figures = sub.add_parser("figures", help="write a run's charts as PNG, SVG or PDF images into a folder")
+    figures.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
+    figures.add_argument("--out", type=Path, required=True, help="folder for <chart>.<format> (created if missing)")
+    figures.add_argument("--format", default="svg", help="png, svg (default) or pdf")
+    figures.add_argument("--width", type=int, default=900, help="width in CSS pixels (default 900)")
+    figures.add_argument("--height", type=int, default=500, help="height in CSS pixels (default 500)")
+    figures.add_argument("--scale", type=float, default=2.0, help="PNG pixels per CSS pixel (default 2)")
+    figures.add_argument("--theme", default="print", help="print (default: black on white, embedded font) or screen")
+    figures.add_argument("--charts", help="comma-separated charts (default: all): loss, lr, grad_norm, throughput")
+    figures.add_argument("--x-axis", default="step", help="step, tokens, wall or relative")
+    figures.add_argument("--smoothing", type=float, default=0.0, help="EMA weight 0..0.99 as on the page")
+    figures.add_argument("--log", action="store_true", help="log-scale y axis")
+    figures.add_argument("--superseded", action="store_true", help="draw points that a resume superseded")
+    figures.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -44,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.runs)
         if args.command == "export":
             return _export(args)
+        if args.command == "figures":
+            return _figures(args)
         return _serve(args)
     except NanogptDashError as e:
         print(f"nanogpt_dash: {e}", file=sys.stderr)
@@ -92,6 +109,25 @@ def _export(args: argparse.Namespace) -> int:
         sys.stdout.write(result)
     else:
         print(f"wrote {count} rows to {result}", file=sys.stderr)
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from .images import CHARTS, ChartView, ImageError, ImageOptions, Renderer, chart_by_name, write_run_figures
+
+    run_dirs = [resolve_run(args.runs, run, allow_path=True) for run in args.run]
+    if not 0.0 <= args.smoothing <= 0.99:
+        raise ImageError(f"--smoothing {args.smoothing} is out of range: use 0..0.99")
+    charts = [chart_by_name(name) for name in args.charts.split(",")] if args.charts else list(CHARTS)
+    options = ImageOptions(format=args.format, width=args.width, height=args.height, scale=args.scale, theme=args.theme)
+    view = ChartView(x_axis=args.x_axis, smoothing=args.smoothing, log_y=args.log, superseded=args.superseded)
+    renderer = Renderer(tabs=min(4, len(charts)))
+    try:
+        written = write_run_figures(renderer, run_dirs, args.out, view, options, charts, protected=[args.runs])
+    finally:
+        renderer.stop()
+    for path in written:
+        print(path)
     return 0
 
 

@@ -50,13 +50,19 @@ def check_output(path: str | Path, protected: Iterable[str | Path] = ()) -> Path
     parent = path.absolute().parent
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist; create it or choose another path")
-    target = parent.resolve() / path.name
+    return check_outside_runs(path, protected)
+
+
+def check_outside_runs(path: str | Path, protected: Iterable[str | Path] = ()) -> Path:
+    """The absolute `path` (its folder resolved), or OutputError if it lies in a protected folder or a run directory."""
+    path = Path(path)
+    target = path.absolute().parent.resolve() / path.name
     for root in protected:
         root = Path(root).resolve()
         if target == root or root in target.parents:
             raise OutputError(f"refusing to write {path}: it is inside the runs directory {root}, whose files belong "
                               "to the runs; choose a path outside it")
-    for folder in target.parents:
+    for folder in [target, *target.parents]:
         if (folder / DB_NAME).exists():
             raise OutputError(f"refusing to write {path}: it is inside the run directory {folder}; "
                               "choose a path outside it")
