@@ -51,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     figures.add_argument("--superseded", action="store_true", help="draw points that a resume superseded")
     figures.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
+    archive = sub.add_parser("archive", help="write a run (metrics, config, events, samples) into one .zip")
+    archive.add_argument("run", help="run id (a directory under --runs) or a path to a run directory")
+    archive.add_argument("--out", type=Path, required=True, help="the .zip file to write")
+    archive.add_argument("--checkpoint", action="store_true", help="include the checkpoint (*.pt) files too")
+    archive.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    importer = sub.add_parser("import", help="bring a run archive (.zip) back into a runs directory")
+    importer.add_argument("archive", type=Path, help="a .zip written by `python -m nanogpt_dash archive`")
+    importer.add_argument("--name", help="run folder name (default: the archived one)")
+    importer.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -61,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command == "figures":
             return _figures(args)
+        if args.command == "archive":
+            return _archive(args)
+        if args.command == "import":
+            return _import(args)
         return _serve(args)
     except NanogptDashError as e:
         print(f"nanogpt_dash: {e}", file=sys.stderr)
@@ -128,6 +143,22 @@ def _figures(args: argparse.Namespace) -> int:
         renderer.stop()
     for path in written:
         print(path)
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from .archive import write_archive
+
+    run_dir = resolve_run(args.runs, args.run, allow_path=True)
+    print(write_archive(run_dir, args.out, checkpoint=args.checkpoint, protected=[args.runs]))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .archive import import_archive
+
+    run_dir = import_archive(args.archive, args.runs, args.name)
+    print(f"imported {args.archive} as run '{run_dir.name}' in {args.runs}/")
     return 0
 
 
