@@ -140,16 +140,16 @@ header { background: #212529; color: white; padding: 12px 20px; }
 header h1 { font-size: 18px; margin: 0; } header p { margin: 4px 0 0; font-size: 13px; color: #ced4da; }
 main { padding: 16px 20px; max-width: 1400px; }
 .banner { background: #fff3cd; border: 1px solid #ffe69c; border-radius: 6px; padding: 10px 14px; margin-bottom: 14px;
-          font-size: 14px; } .banner code { background: #fff; padding: 1px 4px; border-radius: 3px; }
+          font-size: 14px; overflow-wrap: anywhere; } .banner code { background: #fff; padding: 1px 4px; border-radius: 3px; }
 .runs { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 14px; }
-.card { background: white; border: 1px solid #dee2e6; border-radius: 6px; padding: 10px 14px; flex: 1 1 320px; }
+.card { min-width: 0; background: white; border: 1px solid #dee2e6; border-radius: 6px; padding: 10px 14px; flex: 1 1 320px; }
 .card h2 { font-size: 15px; margin: 0 0 8px; } .swatch { display: inline-block; width: 12px; height: 12px;
           border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 table { border-collapse: collapse; font-size: 13px; } th { text-align: left; font-weight: 500; color: #6c757d;
           padding: 2px 12px 2px 0; } td { padding: 2px 0; font-variant-numeric: tabular-nums; }
 details { margin-top: 8px; font-size: 13px; } pre { white-space: pre-wrap; background: #f1f3f5; padding: 8px;
           border-radius: 4px; font-size: 12px; max-height: 240px; overflow: auto; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(520px, 100%), 1fr)); gap: 12px; }
 .chart { background: white; border: 1px solid #dee2e6; border-radius: 6px; height: 380px; }
 footer { font-size: 12px; color: #6c757d; padding: 12px 20px; }
 """

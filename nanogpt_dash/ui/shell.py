@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from ..live import LiveStore
-from . import ids
+from . import export_menu, ids
 
 DEFAULT_RATE_HZ = 5  # assets/shell.js uses the same two numbers (a test checks)
 MAX_RATE_HZ = 10
@@ -29,7 +29,8 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     navbar = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
         links,
-        html.Div([dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
+        html.Div([export_menu.layout(),
+                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
                  className="d-flex align-items-center"),
     ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
     return html.Div([
@@ -44,6 +45,8 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
 
 
 def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> None:
+    export_menu.register(app, store)
+
     @app.callback(Output(ids.DATA, "data"), Input(ids.WATCH, "n_intervals"), State(ids.DATA, "data"))
     def data_versions(_n, shown):
         data = runs_signal(store)
