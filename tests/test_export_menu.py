@@ -123,3 +123,17 @@ def test_archive_of_a_run_deleted_meanwhile_says_so(store):
 
 def test_file_names_from_run_ids_are_plain():
     assert safe_filename("../a b/c") == "a_b_c" and safe_filename("...") == "export"
+
+
+@pytest.mark.parametrize("options", [
+    {"data_format": ["csv"], "data_flags": "range", "data_form": {"x": 1}},
+    {"fig_width": [1], "fig_format": None, "fig_scale": "nan"},
+    {"fig_chart": ["loss"], "fig_theme": 3},
+    {"archive_run": ["alpha"], "archive_flags": 7, "import_name": ["x"], "import_contents": 12},
+    "not a dict",
+])
+@pytest.mark.parametrize("query", [{"runs": ["alpha"] * 3, "smooth": "abc", "zoom_loss": "a,b"}, ["alpha"], None])
+def test_malformed_options_and_queries_give_a_message_never_an_exception(store, options, query):
+    for action in ("data", "figure", "archive", "import", "snapshot", "report", "nonsense"):
+        outcome = perform(action, options, query, store, None)
+        assert isinstance(outcome.text, str) and outcome.text

@@ -9,6 +9,7 @@ Origin Dash checks; the server adds only GET routes (the read-only snapshot page
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import io
@@ -79,6 +80,11 @@ def _number(options: dict, name: str, default: float, cast: type = int) -> Any:
         raise NanogptDashError(f"{name.replace('fig_', '')} must be a number, not {value!r}") from e
 
 
+def _flags(options: dict, name: str) -> list[str]:
+    value = options.get(name)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _download(data: bytes, filename: str) -> dict:
     if len(data) > MAX_DOWNLOAD_BYTES:
         raise NanogptDashError(f"{filename} is {len(data) / 2**20:.0f} MB, more than the page carries "
@@ -95,8 +101,10 @@ def perform(action: str, options: dict, query: dict, store: LiveStore, renderer:
     """Run one export action on the view of `query`; never raises for a problem the user can act on."""
     if action not in ACTIONS:
         return Outcome(False, f"unknown action {action!r}")
+    options = options if isinstance(options, dict) else {}
+    query = {k: v for k, v in query.items() if isinstance(v, str)} if isinstance(query, dict) else {}
     try:
-        return _perform(action, options or {}, query or {}, store, renderer)
+        return _perform(action, options, query, store, renderer)
     except NanogptDashError as e:
         return Outcome(False, f"Could not {VERBS[action]}: {e}")
     except OSError as e:
@@ -115,7 +123,7 @@ def _perform(action: str, options: dict, query: dict, store: LiveStore, renderer
         if run is None:
             raise NanogptDashError(f"run {run_id!r} is not in {store.runs_dir}/ any more: pick another run")
         with tempfile.TemporaryDirectory(prefix="nanogpt_dash-archive-") as tmp:
-            path = write_archive(run.path, Path(tmp) / "run.zip", checkpoint="checkpoint" in (options.get("archive_flags") or []))
+            path = write_archive(run.path, Path(tmp) / "run.zip", checkpoint="checkpoint" in _flags(options, "archive_flags"))
             data = path.read_bytes()
         return Outcome(True, f"Archive of run '{run_id}' ready ({len(data) / 2**20:.1f} MB).",
                        _download(data, f"{safe_filename(run_id)}.zip"))
@@ -130,7 +138,7 @@ def _perform(action: str, options: dict, query: dict, store: LiveStore, renderer
                        _download(html_text.encode("utf-8"), f"{stem}-report.html"))
     if action == "data":
         fmt = options.get("data_format") or "csv"
-        flags = options.get("data_flags") or []
+        flags = _flags(options, "data_flags")
         zoom = chart_views(query)["loss"].x_range if "range" in flags else None
         keys = None if "all" in flags else tuple(dict.fromkeys(k for c in CHARTS for k in c.keys))
         export_query = ExportQuery(keys=keys, x_axis=chart_views(query)["loss"].x_axis, x_range=zoom,
@@ -159,7 +167,8 @@ def _import(options: dict, store: LiveStore) -> Outcome:
         data = base64.b64decode(contents.split(",", 1)[1], validate=True)
     except (binascii.Error, ValueError) as e:
         raise NanogptDashError(f"the uploaded file could not be read ({e}); choose it again") from e
-    name = (options.get("import_name") or "").strip() or None
+    name = options.get("import_name")
+    name = name.strip() or None if isinstance(name, str) else None
     run_dir = import_archive(io.BytesIO(data), store.runs_dir, name)
     return Outcome(True, f"Imported as run '{run_dir.name}': it appears in the run list within a second.")
 
@@ -262,6 +271,7 @@ def ssh_hint(port: int | None, path: str) -> str:
 def register(app: Dash, store: LiveStore) -> None:
     """The menu's callbacks and the read-only snapshot routes."""
     renderer = Renderer(tabs=2)
+    atexit.register(renderer.stop)
 
     def warm() -> None:
         try:
