@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from .errors import NanogptDashError
@@ -121,16 +122,24 @@ def export_frame(run_dirs: Sequence[Path], query: ExportQuery = ExportQuery()) -
 
 
 def wide_form(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, segment, step); one column per metric; the step's earliest wall time; absent cells None."""
+    """One row per (run, segment, step); one float column per metric; the step's earliest wall time.
+
+    `frame.attrs["absent"]` maps each metric to a mask of the rows where it was not logged.
+    """
     index = ["run", "segment", "step"]
     last = long.drop_duplicates(subset=[*index, "key"], keep="last")
-    keys = list(dict.fromkeys(last["key"]))
+    keys = last["key"].unique().tolist()
     rows = last.groupby(index, sort=False).agg(wall_time=("wall_time", "min"), superseded=("superseded", "first"))
-    cells = last.pivot(index=index, columns="key", values="value")
-    present = last.assign(present=True).pivot(index=index, columns="key", values="present")
-    wide = rows.join(cells.reindex(columns=keys).astype(object).where(present.reindex(columns=keys).notna(), None))
-    wide = wide.reset_index().sort_values(["run", "segment", "step"], kind="stable", ignore_index=True)
-    return wide[[*WIDE_INDEX, *keys]]
+    cells = last.pivot(index=index, columns="key", values="value").reindex(columns=keys)
+    present = last.assign(present=True).pivot(index=index, columns="key", values="present").reindex(columns=keys)
+    marks = [f"\0present {i}" for i in range(len(keys))]
+    present = present.notna().set_axis(marks, axis=1)
+    wide = rows.join(cells).join(present).reset_index()
+    wide = wide.sort_values(index, kind="stable", ignore_index=True)
+    absent = {key: ~wide[mark].to_numpy(dtype=bool) for key, mark in zip(keys, marks)}
+    wide = wide[[*WIDE_INDEX, *keys]].astype({key: np.float64 for key in keys})
+    wide.attrs["absent"] = absent
+    return wide
 
 
 def run_info(run_dir: Path, meta: RunMeta) -> dict[str, Any]:
@@ -159,17 +168,21 @@ def nonfinite_text(value: float) -> str:
     return NONFINITE_TEXT[repr(float(value))]
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else nonfinite_text(value)
-    return value
+def column_values(frame: pd.DataFrame, name: str, csv_cells: bool) -> list:
+    """A column as Python values ready to write: non-finite floats as text, absent cells None, flags 0/1 in CSV."""
+    column = frame[name]
+    if column.dtype == bool:
+        return column.astype(np.int8).tolist() if csv_cells else column.tolist()
+    if column.dtype.kind != "f":
+        return column.tolist()
+    values = column.to_numpy()
+    out = values.tolist()
+    for i in np.flatnonzero(~np.isfinite(values)):
+        out[i] = nonfinite_text(values[i])
+    absent = frame.attrs.get("absent", {}).get(name)
+    for i in np.flatnonzero(absent) if absent is not None else ():
+        out[i] = None
+    return out
 
 
 def write_frame(frame: pd.DataFrame, infos: list[dict], fmt: str, out: IO[str], query: ExportQuery) -> int:
@@ -177,12 +190,11 @@ def write_frame(frame: pd.DataFrame, infos: list[dict], fmt: str, out: IO[str], 
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     columns = list(frame.columns)
-    records = frame.itertuples(index=False, name=None)
+    rows = zip(*(column_values(frame, name, fmt == "csv") for name in columns))
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        for row in records:
-            writer.writerow(["" if c is None else (int(c) if isinstance(c, bool) else c) for c in map(_cell, row)])
+        writer.writerows(rows)  # None is written as an empty cell
         return len(frame)
     header = {
         "format": JSON_FORMAT, "form": query.form, "nonfinite": "non-finite values are the strings "
@@ -191,10 +203,9 @@ def write_frame(frame: pd.DataFrame, infos: list[dict], fmt: str, out: IO[str], 
         "x_axis": query.x_axis, "x_range": json_safe(list(query.x_range)) if query.x_range else None,
         "runs": infos, "columns": columns,
     }
-    out.write(json.dumps(header)[:-1] + ', "rows": [')
-    for i, row in enumerate(records):
-        out.write(("," if i else "") + "\n" + json.dumps([_cell(c) for c in row]))
-    out.write("\n]}\n")
+    out.write(json.dumps(header)[:-1] + ', "rows": ')
+    out.write(orjson.dumps(list(rows)).decode())  # one call: per-row calls cost 20x more
+    out.write("}\n")
     return len(frame)
 
 
