@@ -137,3 +137,12 @@ def test_malformed_options_and_queries_give_a_message_never_an_exception(store, 
     for action in ("data", "figure", "archive", "import", "snapshot", "report", "nonsense"):
         outcome = perform(action, options, query, store, None)
         assert isinstance(outcome.text, str) and outcome.text
+
+
+def test_a_run_deleted_meanwhile_is_named(store, runs_dir):
+    import shutil
+
+    shutil.rmtree(runs_dir / "alpha")
+    outcome = perform("data", {}, {"runs": "alpha"}, store, None)
+    assert not outcome.ok and outcome.text.startswith("Could not export the data: no run file at")
+    assert "is " in outcome.text and "a run directory?" in outcome.text
