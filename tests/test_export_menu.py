@@ -123,6 +123,7 @@ def test_archive_of_a_run_deleted_meanwhile_says_so(store):
 
 def test_file_names_from_run_ids_are_plain():
     assert safe_filename("../a b/c") == "a_b_c" and safe_filename("...") == "export"
+    assert safe_filename("-".join(["run"] * 100)) == "run-" * 20
 
 
 @pytest.mark.parametrize("options", [

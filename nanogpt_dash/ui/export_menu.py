@@ -66,8 +66,8 @@ class Outcome:
 
 
 def safe_filename(text: str) -> str:
-    """A file name made of letters, digits, '.', '_' and '-' only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "export"
+    """A file name of at most 80 letters, digits, '.', '_' and '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80].strip("._") or "export"
 
 
 def _number(options: dict, name: str, default: float, cast: type = int) -> Any:
