@@ -190,3 +190,15 @@ def test_cli_writes_every_chart_of_a_run_into_a_folder(runs, tmp_path, capsys):
 def test_cli_refuses_a_folder_inside_the_runs_directory(runs, capsys):
     assert main(["figures", "alpha", "--runs", str(runs), "--out", str(runs / "figs")]) == 2
     assert "inside the runs directory" in capsys.readouterr().err and not (runs / "figs").exists()
+
+
+def test_a_warm_tab_draws_exactly_what_a_fresh_browser_draws(renderer, runs):
+    lr, loss = (print_theme(chart_figure(chart_by_name(name), series_from_files([runs / "alpha"], chart_by_name(name).keys)))
+                for name in ("lr", "loss"))
+    options = ImageOptions(format="png", width=400, height=300, scale=1)
+    warm = renderer.render_many([(lr, options), (loss, options), (lr, options), (loss, options)])[-1]
+    fresh_renderer = Renderer(tabs=1)
+    try:
+        assert fresh_renderer.render(loss, options) == warm
+    finally:
+        fresh_renderer.stop()
