@@ -136,7 +136,8 @@ def _figures(args: argparse.Namespace) -> int:
     charts = [chart_by_name(name) for name in args.charts.split(",")] if args.charts else list(CHARTS)
     options = ImageOptions(format=args.format, width=args.width, height=args.height, scale=args.scale, theme=args.theme)
     view = ChartView(x_axis=args.x_axis, smoothing=args.smoothing, log_y=args.log, superseded=args.superseded)
-    renderer = Renderer(tabs=min(4, len(charts)))
+    renderer = Renderer(tabs=min(2, len(charts)))
+    renderer.start_in_background()  # Chromium starts while the runs are read
     try:
         written = write_run_figures(renderer, run_dirs, args.out, view, options, charts, protected=[args.runs])
     finally:

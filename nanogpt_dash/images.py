@@ -249,6 +249,16 @@ class Renderer:
                                  "Check that chromium runs (chromium --headless --version), then retry") from e
         return self
 
+    def start_in_background(self) -> None:
+        """Start Chromium on a thread; a failure is raised again by the next render, with its cause."""
+        def start() -> None:
+            try:
+                self.start()
+            except ImageError:
+                pass
+
+        threading.Thread(target=start, name="nanogpt_dash-kaleido-start", daemon=True).start()
+
     async def _open(self, path: str) -> Any:
         kaleido = _kaleido_class()(n=self.tabs, path=path, mathjax=False, timeout=self.render_timeout)
         await kaleido.open()
@@ -358,7 +368,8 @@ def write_run_figures(renderer: Renderer, run_dirs: Sequence[Path], out_dir: Pat
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {out_dir} is not a folder: give a folder for the images")
     check_outside_runs(out_dir, protected)
-    figures = run_figures(lambda keys: series_from_files(run_dirs, keys), charts, view, options)
+    loaded = series_from_files(run_dirs, dict.fromkeys(k for chart in charts for k in chart.keys))  # each run read once
+    figures = run_figures(lambda keys: [s for s in loaded if s.key in keys], charts, view, options)
     if not figures:
         raise ImageError(f"nothing to draw: {', '.join(p.name for p in run_dirs)} logged none of the charts' metrics")
     images = renderer.render_many([(figure, options) for _, figure in figures])

@@ -16,7 +16,6 @@ import io
 import re
 import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,17 +272,11 @@ def register(app: Dash, store: LiveStore) -> None:
     renderer = Renderer(tabs=2)
     atexit.register(renderer.stop)
 
-    def warm() -> None:
-        try:
-            renderer.start()
-        except NanogptDashError:
-            pass  # the first figure asked for reports the cause, with a retry
-
     @app.callback(Output(ids.EXPORT_MODAL, "is_open"), Output(ids.EXPORT_ARCHIVE_RUN, "options"),
                   Output(ids.EXPORT_ARCHIVE_RUN, "value"), Output(ids.EXPORT_SNAPSHOTS, "children"),
                   Input(ids.EXPORT_OPEN, "n_clicks"), State(ids.QUERY, "data"), prevent_initial_call=True)
     def open_menu(_n, query):
-        threading.Thread(target=warm, name="nanogpt_dash-kaleido-warm", daemon=True).start()
+        renderer.start_in_background()  # the first figure asked for does not wait for Chromium
         run_ids = store.run_ids()
         selected = view_runs(store, query)
         return (True, [{"label": r, "value": r} for r in run_ids], selected[0] if selected else (run_ids or [None])[0],
