@@ -155,12 +155,16 @@ def _extract(zf: zipfile.ZipFile, name: str, entry: dict, dest: Path) -> None:
         raise ArchiveError(f"archive member {name!r} is damaged: its size or sha256 differs from the manifest")
 
 
-def import_archive(archive: Path | BinaryIO, runs_dir: Path, name: str | None = None) -> Path:
-    """Unpack a run archive into runs_dir/<name> (default: the archived folder name); returns the run directory."""
+def import_archive(archive: Path | BinaryIO, runs_dir: Path, name: str | None = None, label: str | None = None) -> Path:
+    """Unpack a run archive into runs_dir/<name> (default: the archived folder name); returns the run directory.
+
+    `label` names the archive in messages (an uploaded file's name).
+    """
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
-        raise ArchiveError(f"cannot read {getattr(archive, 'name', archive)} as a zip archive: {e}") from e
+        raise ArchiveError(f"cannot read {label or archive} as a zip archive ({e}): choose a .zip written by "
+                           "the dialog's archive button or by python -m nanogpt_dash archive") from e
     with zf:
         manifest = read_manifest(zf)
         target_name = name or str(manifest.get("run", ""))

@@ -168,7 +168,9 @@ def _import(options: dict, store: LiveStore) -> Outcome:
         raise NanogptDashError(f"the uploaded file could not be read ({e}); choose it again") from e
     name = options.get("import_name")
     name = name.strip() or None if isinstance(name, str) else None
-    run_dir = import_archive(io.BytesIO(data), store.runs_dir, name)
+    filename = options.get("import_filename")
+    run_dir = import_archive(io.BytesIO(data), store.runs_dir, name,
+                             label=repr(filename) if isinstance(filename, str) else "the uploaded file")
     return Outcome(True, f"Imported as run '{run_dir.name}': it appears in the run list within a second.")
 
 
@@ -313,14 +315,14 @@ def register(app: Dash, store: LiveStore) -> None:
         *[Input(button, "n_clicks") for button in BUTTONS.values()], Input(ids.EXPORT_UPLOAD, "contents"),
         Input(ids.EXPORT_RETRY, "n_clicks"),
         *[State(id_, "value") for id_ in OPTION_IDS.values()], State(ids.EXPORT_UPLOAD, "contents"),
-        State(ids.QUERY, "data"), State(ids.EXPORT_LAST, "data"),
+        State(ids.EXPORT_UPLOAD, "filename"), State(ids.QUERY, "data"), State(ids.EXPORT_LAST, "data"),
         prevent_initial_call=True,
     )
     def act(*args):
         n = len(BUTTONS) + 2
         values = args[n:n + len(OPTION_IDS)]
-        upload, query, last = args[n + len(OPTION_IDS):]
-        options = dict(zip(OPTION_IDS, values), import_contents=upload)
+        upload, filename, query, last = args[n + len(OPTION_IDS):]
+        options = dict(zip(OPTION_IDS, values), import_contents=upload, import_filename=filename)
         trigger = ctx.triggered_id
         if trigger == ids.EXPORT_RETRY:
             if not isinstance(last, dict) or last.get("action") not in ACTIONS:

@@ -98,5 +98,5 @@ def test_a_failed_import_names_the_cause_and_offers_a_retry(server, open_page, t
     bad.write_text("not a zip")
     view.page.set_input_files("#export-upload input[type=file]", str(bad))
     view.page.wait_for_selector("#export-alert.alert-danger", timeout=30_000)
-    assert "Could not import the archive: cannot read" in view.page.inner_text("#export-message")
+    assert "Could not import the archive: cannot read 'notes.zip' as a zip archive" in view.page.inner_text("#export-message")
     assert view.page.is_visible("#export-retry")
