@@ -100,3 +100,20 @@ def test_a_failed_import_names_the_cause_and_offers_a_retry(server, open_page, t
     view.page.wait_for_selector("#export-alert.alert-danger", timeout=30_000)
     assert "Could not import the archive: cannot read 'notes.zip' as a zip archive" in view.page.inner_text("#export-message")
     assert view.page.is_visible("#export-retry")
+
+
+def test_retry_runs_the_failed_action_again_with_the_options_now_set(runs_dir, server, open_page, tmp_path):
+    from nanogpt_dash.archive import write_archive
+
+    port, _ = server
+    archive = write_archive(runs_dir / "alpha", tmp_path / "alpha.zip")
+    view = open_page()
+    open_menu(view, port)
+    view.page.set_input_files("#export-upload input[type=file]", str(archive))
+    view.page.wait_for_selector("#export-alert.alert-danger", timeout=30_000)
+    assert "run 'alpha' already exists" in view.page.inner_text("#export-message")
+    view.page.fill("#export-import-name", "alpha-copy")
+    view.page.click("#export-retry")
+    view.page.wait_for_selector("#export-alert.alert-success", timeout=30_000)
+    assert "Imported as run 'alpha-copy'" in view.page.inner_text("#export-message")
+    assert not view.page.is_visible("#export-retry") and (runs_dir / "alpha-copy" / "metrics.sqlite").is_file()
