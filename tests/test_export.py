@@ -232,3 +232,13 @@ def test_out_to_a_regular_file_replaces_it_whole(runs, tmp_path, capsys):
     assert len(json.loads(out.read_text())["rows"]) == len(stored(runs / "alpha"))
     assert oct(out.stat().st_mode & 0o777) == "0o644"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.json", "runs"]
+
+
+def test_a_run_without_points_exports_its_header_and_its_config(runs_dir):
+    with Run(runs_dir / "empty", config=CONFIG):
+        pass
+    for form in ("long", "wide"):
+        _, text = export_runs([runs_dir / "empty"], "csv", ExportQuery(form=form))
+        assert text.count("\n") == 1 and text.startswith("run,segment,step,wall_time,")
+        data = json.loads(export_runs([runs_dir / "empty"], "json", ExportQuery(form=form))[1])
+        assert data["rows"] == [] and data["runs"][0]["config"] == CONFIG
