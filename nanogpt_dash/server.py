@@ -32,11 +32,13 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        hosts = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
+        if len(hosts) > 1:
+            return await self._refuse(scope, receive, send, 400,
+                                      f"refused: {len(hosts)} Host headers ({', '.join(map(repr, hosts))}); send exactly one")
+        host = hosts[0] if hosts else ""
         if host_name(host) not in LOOPBACK_NAMES:
-            if scope["type"] == "http":
-                return await PlainTextResponse(f"refused: Host {host!r} is not a loopback address", 403)(scope, receive, send)
-            return await send({"type": "websocket.close", "code": 1008})
+            return await self._refuse(scope, receive, send, 403, f"refused: Host {host!r} is not a loopback address")
         if scope["type"] == "http":
             return await self.app(scope, receive, send)
 
@@ -56,6 +58,13 @@ class Guard:
             await self.app(scope, counting_receive, counting_send)
         finally:
             self.stats["ws_open"] -= 1
+
+
+    @staticmethod
+    async def _refuse(scope, receive, send, status: int, reason: str) -> None:
+        if scope["type"] == "http":
+            return await PlainTextResponse(reason, status)(scope, receive, send)
+        return await send({"type": "websocket.close", "code": 1008})
 
 
 def host_name(host_header: str) -> str:
@@ -83,6 +92,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
             "runs_dir": str(Path(runs_dir).resolve()),
             "uptime_s": round(time.time() - started, 3),
             "runs": len(store.run_ids()),
+            "loading": store.loading_runs(),
             "clients": stats["ws_open"],
             "websocket_messages": stats["ws_messages"],
             "websocket_sent": stats["ws_sent"],

@@ -41,10 +41,21 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         update_title=None,
     )
     for page in PAGES:
-        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
-                           title=f"{page.NAME} · nanogpt_dash")
+        _register_page(page)
     app.layout = lambda: shell.layout(PAGES)
     shell.register(app, store, PAGES)
     for page in PAGES:
         page.register(app, store)
     return app
+
+
+def _register_page(page) -> None:
+    kwargs = dict(path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout, title=f"{page.NAME} · nanogpt_dash")
+    try:
+        dash.register_page(page.__name__, **kwargs)
+    except LookupError:
+        # register_page reads a context variable that Dash sets only in the thread that imported it
+        from dash._callback_context import context_value
+
+        context_value.set({})
+        dash.register_page(page.__name__, **kwargs)

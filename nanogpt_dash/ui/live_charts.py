@@ -15,7 +15,7 @@ import numpy as np
 from dash import no_update
 
 from ..live import LiveStore
-from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
+from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, chart_y, ema, from_axis, nonfinite_points, prepare,
                      x_values)
 from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                       hover_data, line_trace, smooth_trace, superseded_trace)
@@ -187,11 +187,11 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
         _, start, tokens = run_context(store, run_id)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
         custom = hover_data(v.step, v.wall_time)
-        updates.append(TraceUpdate(layout.line(i), x, v.value.astype(np.float32), custom))
+        updates.append(TraceUpdate(layout.line(i), x, chart_y(v.value), custom))
         if layout.smooth:
             smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[i]))
             emas[i] = [ema_state.last, ema_state.count]
-            updates.append(TraceUpdate(layout.smoothed(i), x, smooth.astype(np.float32), custom))
+            updates.append(TraceUpdate(layout.smoothed(i), x, chart_y(smooth), custom))
         for kind, points in nonfinite_points(x, v.value, v.step, v.wall_time).items():
             index = layout.error(i, kind)
             if index is None:
