@@ -19,7 +19,6 @@ CONFIG = {"batch_size": 4, "block_size": 8, "gradient_accumulation_steps": 1, "m
 
 def loaded(runs_dir: Path) -> LiveStore:
     store = LiveStore(runs_dir)
-    store._discovered_at = -1e9
     store.poll()
     return store
 
