@@ -38,7 +38,7 @@ def test_export_csv_is_long_form_with_superseded_flag(resumed_run, capsys):
     loss = [(r["segment"], r["step"], r["value"], r["superseded"]) for r in rows if r["key"] == "train/loss"]
     assert loss[8] == ("1", "8", "2.0", "1") and loss[9] == ("1", "9", "1.0", "1")
     assert loss[10:] == [("2", "8", "1.5", "0"), ("2", "9", "1.25", "0")]
-    assert [r["value"] for r in rows if r["key"] == "grad_norm"] == ["nan"]
+    assert [r["value"] for r in rows if r["key"] == "grad_norm"] == ["NaN"]
 
 
 def test_export_json_to_a_file(resumed_run, tmp_path):
