@@ -128,7 +128,7 @@ def test_svg_parses_as_xml_and_embeds_its_font(renderer, runs):
     style = root.find(f"{ns}style").text
     assert '@font-face { font-family: "Liberation Sans"; src: url(data:font/ttf;base64,' in style
     texts = ["".join(t.itertext()) for t in root.iter(f"{ns}text")]
-    assert "Loss" in texts and "lr 6e-4 · train" in texts
+    assert "Loss" in texts and "lr 6e-4 · train loss" in texts
 
 
 def test_pdf_embeds_its_font(renderer, runs):

@@ -21,6 +21,9 @@ from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, bu
                       hover_data, line_trace, smooth_trace, superseded_trace)
 
 
+UNSMOOTHED = frozenset({"lr", "val/loss", "train/eval_loss"})
+
+
 def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
     return {
         "x": x_mode if x_mode in X_MODES else "step",
@@ -61,7 +64,9 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     else:  # a new cursor: the one that came in stays as the browser has it
         cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
     figures, extends = [], []
+    full_view = view
     for chart in CHARTS:
+        view = chart_view(chart, full_view)
         series = trace_keys(chart, selected)
         state = cursor["charts"].get(chart.name)
         if not valid_chart_state(state, len(series), view):
@@ -80,6 +85,16 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
         figures.append(figure)
         extends.append(extend)
     return figures, extends, cursor
+
+
+def smoothed(key: str) -> bool:
+    """Whether smoothing applies to a metric: to noisy per-step series, never to sparse evals or schedules."""
+    return key not in UNSMOOTHED and not key.startswith("val/")
+
+
+def chart_view(chart: Chart, view: dict) -> dict:
+    """The view as one chart applies it: a chart of unsmoothed metrics (the learning rate) is never smoothed."""
+    return view if any(smoothed(k) for k in chart.keys) else {**view, "smooth": 0.0}
 
 
 def valid_cursor(cursor: object) -> bool:
@@ -145,9 +160,10 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
         name, start, tokens = run_context(store, run_id)
         v = store.view(run_id, key)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
-        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=view["smooth"],
+        smoothing = view["smooth"] if smoothed(key) else 0.0
+        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=smoothing,
                                    x_range=tuple(zoom) if zoom else None)
-        lines.append(line_trace(run_id, name, key, shown, view["smooth"]))
+        lines.append(line_trace(run_id, name, key, shown, smoothing))
         if view["smooth"] > 0:
             smooths.append(smooth_trace(run_id, name, key, shown))
             emas.append([ema_state.last, ema_state.count])
@@ -190,7 +206,7 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
         x = x_values(view["x"], v.step, v.wall_time, tokens, start)
         custom = hover_data(v.step, v.wall_time)
         updates.append(TraceUpdate(layout.line(i), x, chart_y(v.value), custom))
-        if layout.smooth:
+        if layout.smooth and smoothed(key):
             smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[i]))
             emas[i] = [ema_state.last, ema_state.count]
             updates.append(TraceUpdate(layout.smoothed(i), x, chart_y(smooth), custom))
