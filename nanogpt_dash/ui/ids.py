@@ -21,6 +21,9 @@ ZOOM = "zoom"
 POINTS = "points"  # new chart points, pushed; assets/charts.js draws them
 RESYNC = "resync"  # assets/charts.js sets it when it missed points
 ALERTS = "alerts"
+FOCUS = "focus"  # which selected run the key numbers, sample and configuration are about
+FOCUS_ROW = "focus-row"
+CONFIG = "config"
 MEMORY = "memory"
 
 
