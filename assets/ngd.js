@@ -74,4 +74,11 @@
         },
     };
     window.dash_clientside = Object.assign({}, window.dash_clientside, {ngd: ngd});
+
+    // A slider's number box commits its value when it loses focus; Enter should commit it too.
+    document.addEventListener("keydown", event => {
+        if (event.key === "Enter" && event.target.matches && event.target.matches(".dash-slider-container input")) {
+            event.target.blur();
+        }
+    });
 })();
