@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import NanogptDashError
@@ -21,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = sub.add_parser("runs", help="list the runs in a runs directory")
     runs.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+    runs.add_argument("--long", action="store_true", help="also show each run's configuration and model args")
 
     export = sub.add_parser("export", help="write runs' scalars as CSV or JSON, long or wide form")
     export.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["serve", *argv])
     try:
         if args.command == "runs":
-            return _list(args.runs)
+            return _list(args.runs, long=args.long)
         if args.command == "export":
             return _export(args)
         if args.command == "figures":
@@ -116,7 +119,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
 
-def _list(runs_dir: Path) -> int:
+def _list(runs_dir: Path, long: bool = False) -> int:
     summaries, problems = list_runs(runs_dir)
     if not summaries and not problems:
         print(f"no runs in {runs_dir}/ (train with: python train.py --out_dir={runs_dir}/my-run)")
@@ -127,9 +130,21 @@ def _list(runs_dir: Path) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if long:
+        width = max(40, shutil.get_terminal_size().columns)
+        for s in summaries:
+            print(f"\n{s.run_id}" + (f" ({s.name})" if s.name != s.run_id else ""))
+            for title, values in (("model", s.model_args), ("config", s.config)):
+                pairs = " ".join(f"{k}={_plain(v)}" for k, v in sorted(values.items())) or "(none recorded)"
+                print(textwrap.fill(pairs, width, initial_indent=f"  {title:<7} ", subsequent_indent=" " * 10,
+                                    break_long_words=False, break_on_hyphens=False))
     for path, reason in problems:
         print(f"unreadable: {path.name}: {reason}", file=sys.stderr)
     return 0
+
+
+def _plain(value: object) -> str:
+    return value if isinstance(value, str) and value and " " not in value else repr(value)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -78,3 +78,16 @@ def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_
     assert main(["export", listed[0], "--runs", str(resumed_run), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 23
+
+
+def test_runs_long_shows_each_runs_configuration_and_model_args(runs_dir, capsys):
+    config = {"learning_rate": 3e-4, "dataset": "python_char", "decay_lr": True, "run_name": "", "out_dir": "runs/my run"}
+    with Run(runs_dir / "beta", config=config, model_args={"n_layer": 4, "n_embd": 128, "bias": False}) as run:
+        run.log({"train/loss": 2.5}, step=3)
+    assert main(["runs", "--runs", str(runs_dir), "--long"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("\nbeta\n", 1)[1]
+    model, config_lines = block.split("\n  config  ", 1)
+    assert model.split() == ["model", "bias=False", "n_embd=128", "n_layer=4"]
+    assert config_lines.split() == ["dataset=python_char", "decay_lr=True", "learning_rate=0.0003",
+                                    "out_dir='runs/my", "run'", "run_name=''"]
