@@ -361,5 +361,7 @@ while True:
 
 if run is not None:
     run.finish()
+    from nanogpt_dash.launch import print_dashboard_still_running
+    print_dashboard_still_running(Path(out_dir).parent, run.run_id, port=dashboard_port)
 if ddp:
     destroy_process_group()

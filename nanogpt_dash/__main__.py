@@ -1,8 +1,9 @@
-"""`python -m nanogpt_dash [serve|runs|export|figures|archive|import|run|import-tb]`: the dashboard server and run utilities."""
+"""`python -m nanogpt_dash [serve|stop|status|runs|export|figures|archive|import|run|import-tb]`: the dashboard server and run utilities."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import textwrap
@@ -24,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="list the runs in a runs directory")
     runs.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
     runs.add_argument("--long", action="store_true", help="also show each run's configuration and model args")
+
+    for name, text in (("stop", "stop the dashboard serving a runs directory"),
+                       ("status", "say whether a dashboard serves a runs directory, and where")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+        command.add_argument("--port", type=int, default=8050,
+                             help="first port to look on for a server that holds no lock file (default 8050)")
 
     export = sub.add_parser("export", help="write runs' scalars as CSV or JSON, long or wide form")
     export.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
@@ -85,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "runs":
             return _list(args.runs, long=args.long)
+        if args.command == "stop":
+            return _stop(args.runs, args.port)
+        if args.command == "status":
+            return _status(args.runs, args.port)
         if args.command == "export":
             return _export(args)
         if args.command == "figures":
@@ -147,6 +159,41 @@ def _plain(value: object) -> str:
     return value if isinstance(value, str) and value and " " not in value else repr(value)
 
 
+def _stop(runs_dir: Path, port: int) -> int:
+    from .lockfile import stop_dashboard
+
+    stopped = stop_dashboard(runs_dir, port=port)
+    if stopped is None:
+        print(f"no dashboard is running for {runs_dir}/")
+        return 0
+    found, killed = stopped
+    how = "killed it (it did not stop within 10 s of SIGTERM)" if killed else "stopped"
+    where = f" at {found.url()}" if found.port is not None else ""
+    print(f"{how} the dashboard of {runs_dir}/{where} (pid {found.pid})")
+    return 0
+
+
+def _status(runs_dir: Path, port: int) -> int:
+    from .lockfile import find_dashboard
+
+    found = find_dashboard(runs_dir, port=port)
+    if found is None:
+        runs = "" if runs_dir.resolve() == DEFAULT_RUNS.resolve() else f" --runs {shlex.quote(str(runs_dir))}"
+        print(f"no dashboard is running for {runs_dir}/; start one with: python -m nanogpt_dash{runs}")
+        return 3  # like `systemctl status`: 3 means not running
+    if not found.ready:
+        where = f" on port {found.port}" if found.port is not None else ""
+        print(f"the dashboard of {runs_dir}/ is starting{where} (pid {found.pid})")
+        return 0
+    health = found.health or {}
+    details = [f"pid {found.pid}"]
+    if isinstance(health.get("uptime_s"), (int, float)):
+        details.append(f"up {_duration(health['uptime_s'])}")
+    details += [f"{health[key]} {label}" for key, label in (("runs", "runs"), ("clients", "viewers")) if key in health]
+    print(f"dashboard of {runs_dir}/ at {found.url()} ({', '.join(details)})")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .export import ExportError, ExportQuery, export_runs  # imports pandas: keep `runs` fast
     from .views import from_axis
@@ -204,11 +251,21 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from .lockfile import claim
+
+    # claimed before Dash's slow import, so that a training starting meanwhile finds this server
+    lock = claim(args.runs, args.host, args.port, "https" if args.certfile else "http")
     from .server import serve  # imports Dash: keep `runs` and `export` fast
 
     return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
-                 idle_timeout_s=args.idle_timeout)
+                 idle_timeout_s=args.idle_timeout, lock=lock)
 
 
 if __name__ == "__main__":

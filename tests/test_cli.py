@@ -91,3 +91,16 @@ def test_runs_long_shows_each_runs_configuration_and_model_args(runs_dir, capsys
     assert model.split() == ["model", "bias=False", "n_embd=128", "n_layer=4"]
     assert config_lines.split() == ["dataset=python_char", "decay_lr=True", "learning_rate=0.0003",
                                     "out_dir='runs/my", "run'", "run_name=''"]
+
+
+def test_status_and_stop_find_the_folders_server_and_stop_it(server, runs_dir, capsys):
+    port, proc = server
+    assert main(["status", "--runs", str(runs_dir)]) == 0
+    assert f"dashboard of {runs_dir}/ at http://127.0.0.1:{port}/ (pid {proc.pid}, up " in capsys.readouterr().out
+    assert main(["stop", "--runs", str(runs_dir)]) == 0
+    assert capsys.readouterr().out == f"stopped the dashboard of {runs_dir}/ at http://127.0.0.1:{port}/ (pid {proc.pid})\n"
+    assert proc.wait(10) is not None
+    assert main(["status", "--runs", str(runs_dir)]) == 3
+    assert capsys.readouterr().out.startswith(f"no dashboard is running for {runs_dir}/; start one with: python -m nanogpt_dash --runs ")
+    assert main(["stop", "--runs", str(runs_dir)]) == 0
+    assert capsys.readouterr().out == f"no dashboard is running for {runs_dir}/\n"
