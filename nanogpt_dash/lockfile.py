@@ -3,7 +3,7 @@
 The lock is an advisory `flock` held for the server's lifetime, so the kernel releases it when the
 server dies however it dies; a file left behind by a killed server is therefore recognised as stale.
 What the file says (pid, port) is trusted only while the lock is held, and a server counts as
-ready only when its /health names the same runs directory and pid.
+ready only when its /health names the same runs directory and pid (under TLS: when its port is bound).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import NanogptDashError
 from .net import PORT_SEARCH, check_loopback, free_port_from, port_is_free, probe_health, url_for
 
 try:
@@ -26,7 +27,12 @@ except ImportError:  # Windows: no flock; only /health can tell which server ser
 
 LOCK_NAME = ".dashboard.lock"
 ACQUIRE_RETRY_S = 1.0  # readers take a shared lock for microseconds; a starting server waits them out
+UNREADABLE_HOLDER_S = 5.0
 DEFAULT_RUNS = Path("runs")
+
+
+class LockError(NanogptDashError):
+    """A runs directory's lock is held by something that is not a dashboard server."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class DashboardLock:
 
     @classmethod
     def acquire(cls, runs_dir: str | Path) -> DashboardLock:
-        """Take the runs directory's lock; `owned` is False when another live server holds it."""
+        """Take the runs directory's lock, or say in `holder` which live server holds it."""
         runs_dir = Path(runs_dir)
         if fcntl is None:
             return cls(runs_dir, None, None, "file locks are not available on this platform")
@@ -82,15 +88,14 @@ class DashboardLock:
                 if holder is not None:
                     file.close()
                     return cls(runs_dir, None, holder, None)
+                if time.monotonic() >= deadline + UNREADABLE_HOLDER_S:
+                    file.close()
+                    raise LockError(f"{runs_dir / LOCK_NAME} is locked by another process that does not say which "
+                                    "server it is; stop that process (see: fuser -v FILE) and start again")
                 time.sleep(0.02)  # readers, or a holder that is exiting or writing its file right now
         lock = cls(runs_dir, file, None, None)
         lock._write({"pid": os.getpid()})
         return lock
-
-    @property
-    def owned(self) -> bool:
-        """True when this process may serve the directory (it holds the lock, or locking is unavailable)."""
-        return self.holder is None
 
     def record(self, host: str, port: int, scheme: str = "http") -> None:
         """Say where this server listens, for trainings and `stop`/`status` to find it."""

@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 
-from nanogpt_dash.lockfile import LOCK_NAME, Dashboard, claim, find_dashboard, scan_ports, stop_command
+import pytest
+
+from nanogpt_dash.lockfile import LOCK_NAME, Dashboard, LockError, claim, find_dashboard, scan_ports, stop_command
 
 from helpers import REPO, free_port, start_server, stop_process
 
@@ -68,3 +70,22 @@ def test_the_stop_command_names_the_folder_only_when_it_is_not_the_default(tmp_p
     assert stop_command("runs") == "python -m nanogpt_dash stop"
     assert stop_command(tmp_path / "runs") == "python -m nanogpt_dash stop"
     assert stop_command("my runs") == "python -m nanogpt_dash stop --runs 'my runs'"
+
+
+HOLD_WITHOUT_SAYING = """
+import fcntl, sys, time
+f = open(sys.argv[1], "a+"); fcntl.flock(f, fcntl.LOCK_EX); f.write("not json"); f.flush()
+print("held", flush=True); time.sleep(60)
+"""
+
+
+def test_a_lock_held_by_something_that_is_not_a_server_is_an_error_naming_the_file(runs_dir):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WITHOUT_SAYING, str(runs_dir / LOCK_NAME)],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert find_dashboard(runs_dir, port=free_port()) is None
+        with pytest.raises(LockError, match=f"{runs_dir / LOCK_NAME} is locked by another process"):
+            claim(runs_dir, port=free_port())
+    finally:
+        stop_process(holder)
