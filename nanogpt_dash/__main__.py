@@ -167,9 +167,9 @@ def _stop(runs_dir: Path, port: int) -> int:
         print(f"no dashboard is running for {runs_dir}/")
         return 0
     found, killed = stopped
-    how = "killed it (it did not stop within 10 s of SIGTERM)" if killed else "stopped"
     where = f" at {found.url()}" if found.port is not None else ""
-    print(f"{how} the dashboard of {runs_dir}/{where} (pid {found.pid})")
+    print(f"{'killed' if killed else 'stopped'} the dashboard of {runs_dir}/{where} (pid {found.pid})"
+          + (": it did not stop within 10 s of SIGTERM" if killed else ""))
     return 0
 
 
