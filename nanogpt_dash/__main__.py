@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from .errors import NanogptDashError
-from .runs import format_loss, list_runs, resolve_run
+from .runs import format_loss, list_runs, model_args_for, resolve_run
 
 DEFAULT_RUNS = Path("runs")
 
@@ -146,7 +146,11 @@ def _list(runs_dir: Path, long: bool = False) -> int:
         width = max(40, shutil.get_terminal_size().columns)
         for s in summaries:
             print(f"\n{s.run_id}" + (f" ({s.name})" if s.name != s.run_id else ""))
-            for title, values in (("model", s.model_args), ("config", s.config)):
+            try:
+                model_args = s.model_args or model_args_for(s.path)  # a run recorded from stdout: its checkpoint's
+            except NanogptDashError as e:
+                model_args = {"unreadable": str(e)}
+            for title, values in (("model", model_args), ("config", s.config)):
                 pairs = " ".join(f"{k}={_plain(v)}" for k, v in sorted(values.items())) or "(none recorded)"
                 print(textwrap.fill(pairs, width, initial_indent=f"  {title:<7} ", subsequent_indent=" " * 10,
                                     break_long_words=False, break_on_hyphens=False))

@@ -93,6 +93,16 @@ def test_runs_long_shows_each_runs_configuration_and_model_args(runs_dir, capsys
                                     "out_dir='runs/my", "run'", "run_name=''"]
 
 
+def test_runs_long_takes_model_args_from_the_checkpoint_when_none_were_recorded(runs_dir, capsys):
+    import torch
+
+    with Run(runs_dir / "gamma") as run:
+        run.log({"train/loss": 2.0}, step=1)
+    torch.save({"model_args": {"n_layer": 6, "n_head": 6}, "iter_num": 1}, runs_dir / "gamma" / "ckpt.pt")
+    assert main(["runs", "--runs", str(runs_dir), "--long"]) == 0
+    assert "\n  model   n_head=6 n_layer=6\n  config  (none recorded)\n" in capsys.readouterr().out
+
+
 def test_status_and_stop_find_the_folders_server_and_stop_it(server, runs_dir, capsys):
     port, proc = server
     assert main(["status", "--runs", str(runs_dir)]) == 0
