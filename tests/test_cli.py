@@ -63,6 +63,7 @@ def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
 def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
     import nanogpt_dash.server as server
 
+    monkeypatch.chdir(tmp_path)  # `serve` claims ./runs (a lock file) before it calls server.serve
     seen = {}
     monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs) or 0)
     assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
