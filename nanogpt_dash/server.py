@@ -15,7 +15,7 @@ from . import __version__
 from .live import LiveStore
 from .lockfile import DashboardLock, claim, stop_command
 from .net import LOOPBACK_NAMES, SERVICE, check_loopback
-from .security import RefuseForeignOrigin
+from .security import RefuseForeignOrigin, RefuseMalformedCallbacks
 from .ui.app import IDLE_TIMEOUT_S, build_app
 from .ui.pages import metrics_needed
 
@@ -103,6 +103,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
         })
 
     server.mount(BOOTSTRAP_ROUTE, StaticFiles(directory=BOOTSTRAP_STATIC), name="bootstrap")
+    server.add_middleware(RefuseMalformedCallbacks, callbacks=lambda: app.callback_map)
     server.add_middleware(RefuseForeignOrigin)
     server.add_middleware(Guard, stats=stats)
     return app, store
