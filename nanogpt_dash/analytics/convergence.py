@@ -111,7 +111,8 @@ def _trailing_slopes(x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
 def find_plateaus(step: np.ndarray, value: np.ndarray, window_steps: int = PLATEAU_WINDOW,
                   rel_drop: float = PLATEAU_REL_DROP) -> list[Plateau]:
     """Stretches where the loss, fitted by a line over each trailing `window_steps`, improves by less than
-    `rel_drop` of its level per window. Each plateau is reported from where its first flat window began."""
+    `rel_drop` of its level per window. Each plateau is reported from where its first flat window began;
+    flat stretches less than half a window apart are one plateau."""
     step, value = np.asarray(step, dtype=np.float64), np.asarray(value, dtype=np.float64)
     ok = np.isfinite(value)
     step, value = step[ok], value[ok]
@@ -123,8 +124,14 @@ def find_plateaus(step: np.ndarray, value: np.ndarray, window_steps: int = PLATE
     level = np.abs(_rolling_mean(value, window))
     with np.errstate(invalid="ignore"):
         flat = (-slopes * window_steps) < rel_drop * level
-    plateaus = []
+    runs: list[tuple[int, int]] = []
     for first, last in _runs(flat):
+        if runs and first - runs[-1][1] <= window // 2:  # noise flickering across the threshold: one plateau
+            runs[-1] = (runs[-1][0], last)
+        else:
+            runs.append((first, last))
+    plateaus = []
+    for first, last in runs:
         begin = max(0, first - window + 1)
         plateaus.append(Plateau(int(step[begin]), int(step[last]), float(np.mean(value[begin:last + 1]))))
     return plateaus
