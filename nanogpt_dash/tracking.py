@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from .errors import NanogptDashError
 from .store import RunWriter, ScalarRow, StoreError
+from .system import SystemSampler
 
 FLUSH_INTERVAL_S = 0.02
 HEARTBEAT_INTERVAL_S = 2.0
@@ -77,6 +78,7 @@ class Run:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._final_status = "finished"
+        self._system = SystemSampler()
         self._thread = threading.Thread(target=self._write_loop, name="nanogpt_dash-writer", daemon=True)
         self._thread.start()
         _exit_watch.register(self)
@@ -136,6 +138,7 @@ class Run:
         while True:
             stopping = self._stop.wait(self._flush_interval)
             self._collect()
+            self._pending_scalars.extend(self._system.rows(self._pending_scalars))
             if self._ensure_writer():
                 try:
                     if self._pending_scalars or self._pending_events:

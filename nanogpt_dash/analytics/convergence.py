@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
 
 from ..views import ema
 
@@ -20,6 +18,7 @@ FIT_BINS = 80  # dense series are averaged into this many bins before fitting
 BOOTSTRAP = 60
 BAND_QUANTILES = (0.05, 0.95)
 MIN_FIT_POINTS = 5
+EXPONENT_RANGE = (0.02, 3.0)
 
 
 @dataclass(frozen=True)
@@ -196,32 +195,50 @@ def _binned(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.nda
     return xs, ys, count[used]
 
 
+def _solve_linear_part(t: np.ndarray, y: np.ndarray, w: np.ndarray, exponents: np.ndarray, ceiling: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each exponent b: the weighted least-squares offset c in [0, ceiling] and scale a >= 0 of
+    y = c + a * t**-b (linear in c and a once b is fixed), and the weighted squared error."""
+    p = np.power(t[None, :], -exponents[:, None])
+    total = w.sum()
+    pm, ym = (p * w).sum(1) / total, (y * w).sum() / total
+    var = (((p - pm[:, None]) ** 2) * w).sum(1)
+    cov = ((p - pm[:, None]) * (y - ym) * w).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = cov / var
+    c = ym - a * pm
+    clipped = (c < 0) | (c > ceiling) | ~np.isfinite(c)
+    c = np.clip(np.nan_to_num(c, nan=0.0), 0.0, ceiling)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a_on_bound = ((p * (y - c[:, None])) * w).sum(1) / ((p * p) * w).sum(1)
+    a = np.maximum(np.where(clipped, a_on_bound, a), 0.0)
+    sse = (((y - c[:, None] - a[:, None] * p) ** 2) * w).sum(1)
+    return c, a, np.nan_to_num(sse, nan=np.inf)
+
+
 def fit_power_law(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> PowerLaw | None:
-    """Least-squares fit of y = offset + scale * x**-exponent (x > 0), each point weighted by `weight`
-    (e.g. how many raw points it averages); None when it does not converge."""
+    """Weighted least-squares fit of y = offset + scale * x**-exponent with 0 <= offset <= min(y).
+
+    A loss is a cross-entropy, so its floor is not below zero. For a fixed exponent the offset and
+    scale have a closed form; the exponent is found by a coarse then a fine search (no iterative
+    solver that can wander off or run long). None with fewer than MIN_FIT_POINTS usable points.
+    """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     w = np.ones(len(x)) if weight is None else np.asarray(weight, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (w > 0)
     x, y, w = x[ok], y[ok], w[ok]
-    if len(x) < MIN_FIT_POINTS:
+    if len(x) < MIN_FIT_POINTS or np.ptp(x) == 0:
         return None
-    x0 = x / x[-1]  # scaled so the parameters stay near 1 whatever the units of x
-    lo = float(y.min())
-
-    def model(t: np.ndarray, offset: float, log_scale: float, exponent: float) -> np.ndarray:
-        return offset + np.exp(log_scale) * np.power(t, -exponent)
-
-    start_span = max(float(y[0] - y[-1]), 1e-3)
-    guess = (max(0.0, lo - 0.5 * start_span), math.log(start_span), 0.5)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            (offset, log_scale, exponent), _ = curve_fit(
-                model, x0, y, p0=guess, sigma=1.0 / np.sqrt(w), bounds=([-np.inf, -20.0, 1e-3], [lo, 20.0, 5.0]), maxfev=4000)
-    except (RuntimeError, ValueError):
-        return None
-    scale = math.exp(log_scale) * x[-1] ** exponent
-    return PowerLaw(float(offset), float(scale), float(exponent))
+    t = x / x.max()  # scaled so the search does not depend on the units of x
+    ceiling = max(0.0, float(y.min()))
+    grid = np.geomspace(EXPONENT_RANGE[0], EXPONENT_RANGE[1], 240)
+    c, a, sse = _solve_linear_part(t, y, w, grid, ceiling)
+    i = int(np.argmin(sse))
+    fine = np.linspace(grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)], 60)
+    c, a, sse = _solve_linear_part(t, y, w, fine, ceiling)
+    j = int(np.argmin(sse))
+    exponent = float(fine[j])
+    return PowerLaw(float(c[j]), float(a[j]) * float(x.max()) ** exponent, exponent)
 
 
 def forecast(step: np.ndarray, value: np.ndarray, target_step: int, *, skip_steps: int = 0,
@@ -299,3 +316,32 @@ def lr_area(schedule: Callable[[np.ndarray], np.ndarray], max_step: int) -> Call
         return np.interp(np.asarray(step, dtype=np.float64), steps, area)
 
     return to_area
+
+
+def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step: np.ndarray, val_value: np.ndarray,
+                      max_iters: int, config: dict | None = None, recent_evals: int = 3) -> Forecast | None:
+    """The val loss at `max_iters`: a power law fitted to the dense train loss, plus the val−train gap.
+
+    The train loss is logged every step, so its shape is known far better than from a handful of
+    evals. With nanoGPT's schedule in `config` the law is in the learning rate's running sum
+    (a decaying rate slows progress per step). The gap is the mean of (val − fitted train) over the
+    last `recent_evals` evals; its spread widens the band.
+    """
+    config = config or {}
+    schedule = nanogpt_lr(config)
+    to_x = lr_area(schedule, max_iters) if schedule is not None else None
+    warmup = int(config.get("warmup_iters", 0) or 0)
+    f = forecast(train_step, train_value, max_iters, skip_steps=warmup, x_of_step=to_x)
+    if f is None:
+        return None
+    vs, vv = np.asarray(val_step, dtype=np.float64), np.asarray(val_value, dtype=np.float64)
+    ok = np.isfinite(vv) & (vs > warmup)
+    vs, vv = vs[ok][-recent_evals:], vv[ok][-recent_evals:]
+    if not len(vs):
+        return None
+    fitted = f.fit(to_x(vs) if to_x is not None else vs)
+    gaps = vv - fitted
+    gap, spread = float(gaps.mean()), float(np.ptp(gaps)) / 2 if len(gaps) > 1 else 0.0
+    return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
+                    PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,
+                    f.curve_low + gap - spread, f.curve_high + gap + spread, f.fitted_points)
