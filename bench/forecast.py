@@ -76,8 +76,10 @@ def methods(config: dict, series: dict, cut_step: int, max_iters: int) -> dict[s
 
     out["val, power law in steps"] = keep(forecast(vs[v_in], vv[v_in], max_iters, skip_steps=warmup))
     out["val, power law in LR area"] = keep(forecast(vs[v_in], vv[v_in], max_iters, skip_steps=warmup, x_of_step=area))
-    f = forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters, config)
-    out["train shape + val gap (default)"] = keep(f)
+    out["train in LR area + val gap"] = keep(forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters, config,
+                                                               lr_aware=True))
+    out["train in steps + val gap (default)"] = keep(forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters,
+                                                                       config))
     return out
 
 
