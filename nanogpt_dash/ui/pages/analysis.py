@@ -216,9 +216,11 @@ def system_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
         shown, _ = prepare(step.astype(np.float64), value, step, wall, budget=CHART_BUDGET)
         fig.add_scatter(x=shown.x, y=shown.y, name=label, mode="lines", line={"color": color, "width": 1.5},
                         row=row, col=1, meta={"key": key})
-    if not any(k in analysis.series for _, k, *_ in rows):
-        fig.add_annotation(text="no step times or system metrics logged yet", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
+    for row in (1, 2, 3):
+        if not any(k in analysis.series for r, k, *_ in rows if r == row):
+            fig.add_annotation(text="not logged by this run", showarrow=False, x=0.5, y=0.5, font={"color": "#888"},
+                               xref=f"x{row} domain" if row > 1 else "x domain",
+                               yref=f"y{row} domain" if row > 1 else "y domain")
     _decorate(fig, focus, focus_range(analysis, focus))
     fig.update_layout(height=460, showlegend=True)
     fig.update_xaxes(title_text="step", row=3, col=1)
@@ -267,6 +269,8 @@ def convergence_list(analysis: RunAnalysis) -> html.Ul:
                      f"power law in steps fitted to {fc.fitted_points} train points, plus the val gap)")
     elif analysis.max_iters is None:
         items.append("forecast: the run's config has no max_iters")
+    elif len(ts) and ts[-1] >= analysis.max_iters:
+        items.append(f"forecast: none needed, the run reached max_iters ({analysis.max_iters})")
     else:
         items.append("forecast: needs the train loss past warmup and two evals")
     return html.Ul([html.Li(i) for i in items], className="mb-0 ngd-convergence")
@@ -296,13 +300,14 @@ def _fmt(value: float | None, step: int | None = None) -> str:
 
 
 def summary_table(analysis: RunAnalysis) -> dbc.Table:
-    """min / mean / final / best (with steps) of each metric the run logged."""
-    head = html.Thead(html.Tr([html.Th(h) for h in ("metric", "min", "mean", "final", "best", "points")]))
-    body = html.Tbody([html.Tr([html.Td(s.key), html.Td(_fmt(s.min, s.min_step)), html.Td(_fmt(s.mean)),
-                                html.Td(_fmt(s.final, s.final_step)), html.Td(_fmt(s.best, s.best_step)),
+    """min / mean / final / best (and the step of the best) of each metric the run logged."""
+    head = html.Thead(html.Tr([html.Th(h) for h in ("metric", "min", "mean", "final", "best", "at step", "points")]))
+    body = html.Tbody([html.Tr([html.Td(s.key), html.Td(_fmt(s.min)), html.Td(_fmt(s.mean)), html.Td(_fmt(s.final)),
+                                html.Td(_fmt(s.best), className="fw-semibold"),
+                                html.Td(str(s.best_step) if s.best_step is not None else "–"),
                                 html.Td(f"{s.count}" + (f" ({s.nonfinite} non-finite)" if s.nonfinite else ""))])
                        for s in analysis.summaries])
-    return dbc.Table([head, body], size="sm", striped=True, responsive=True, className="mb-0 ngd-summary")
+    return dbc.Table([head, body], size="sm", striped=True, responsive=True, className="mb-0 small text-nowrap ngd-summary")
 
 
 def time_to_text(analysis: RunAnalysis, target: float | None) -> str:
@@ -425,13 +430,17 @@ def register(app: Dash, store: LiveStore) -> None:
             return no_update
         return int(trigger["index"])
 
-    @app.callback(Output(ids.ANA_SAMPLE_STEP, "options"), Output(ids.ANA_SAMPLE, "children"),
+    @app.callback(Output(ids.ANA_SAMPLE_STEP, "options"), Output(ids.ANA_SAMPLE_STEP, "value"),
+                  Output(ids.ANA_SAMPLE, "children"),
                   Input(ids.DATA, "data"), Input(ids.ANA_RUN, "value"), Input(ids.ANA_SAMPLE_STEP, "value"))
     def samples(_data, run_id, step):
         analysis = analyses.get(run_id) if run_id else None
         if analysis is None:
-            return no_update, no_update
-        return sample_options(analysis), sample_view(analysis, step)
+            return no_update, no_update, no_update
+        options = sample_options(analysis)
+        steps = [o["value"] for o in options]
+        chosen = step if step in steps else (steps[0] if steps else None)
+        return options, (chosen if chosen != step else no_update), sample_view(analysis, chosen)
 
     @app.callback(Output(ids.QUERY, "data", allow_duplicate=True),
                   Input(ids.ANA_RUN, "value"), Input(ids.ANA_FOCUS, "data"), Input(ids.ANA_TARGET, "value"),

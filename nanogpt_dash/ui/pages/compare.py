@@ -306,7 +306,7 @@ def layout(**query) -> html.Div:
                     dbc.CardBody(dash_table.DataTable(
                         id=ids.CMP_SUMMARY, sort_action="native", sort_by=[{"column_id": "best_val", "direction": "asc"}],
                         columns=[{"id": c, "name": n, "type": t} for c, n, t in SUMMARY_COLUMNS], data=[],
-                        style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px"},
+                        style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "inherit"},
                         style_header={"fontWeight": "600"}))], className="mb-3"), xs=12, xl=7),
             ]),
             dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, style={"display": "none"}, className="mb-3"),
