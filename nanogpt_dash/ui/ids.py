@@ -58,5 +58,6 @@ CMP_DIFF_ALL = "compare-diff-all"
 CMP_SUMMARY = "compare-summary"
 CMP_TARGET = "compare-target"
 CMP_PARCOORDS = chart("compare-parcoords")
+CMP_PARCOORDS_BOX = "compare-parcoords-box"
 CMP_FILTER = "compare-filter"
 CMP_NOTE = "compare-note"

@@ -37,6 +37,7 @@ LOSS, VAL, TRAIN_EVAL = "train/loss", "val/loss", "train/eval_loss"
 DETECTED = (LOSS, VAL, "grad_norm", "tokens_per_sec")
 SUMMARISED = (LOSS, VAL, TRAIN_EVAL, "grad_norm", "lr", "tokens_per_sec", "iter_ms", "mfu", CPU_PERCENT, RSS_MB,
               GPU_UTIL, GPU_MEM_MB)
+RANKED = ("tokens_per_sec", "iter_ms", "mfu")  # metrics with a best value (besides losses)
 METRICS = frozenset(SUMMARISED) | {"sys/gpu_mem_peak_mb"}
 SMOOTHING = 0.9
 CHART_BUDGET = 2000
@@ -302,11 +303,12 @@ def _fmt(value: float | None, step: int | None = None) -> str:
 def summary_table(analysis: RunAnalysis) -> dbc.Table:
     """min / mean / final / best (and the step of the best) of each metric the run logged."""
     head = html.Thead(html.Tr([html.Th(h) for h in ("metric", "min", "mean", "final", "best", "at step", "points")]))
+    ranked = [s.key in RANKED or "loss" in s.key for s in analysis.summaries]
     body = html.Tbody([html.Tr([html.Td(s.key), html.Td(_fmt(s.min)), html.Td(_fmt(s.mean)), html.Td(_fmt(s.final)),
-                                html.Td(_fmt(s.best), className="fw-semibold"),
-                                html.Td(str(s.best_step) if s.best_step is not None else "–"),
+                                html.Td(_fmt(s.best) if r else "–", className="fw-semibold"),
+                                html.Td(str(s.best_step) if r and s.best_step is not None else "–"),
                                 html.Td(f"{s.count}" + (f" ({s.nonfinite} non-finite)" if s.nonfinite else ""))])
-                       for s in analysis.summaries])
+                       for s, r in zip(analysis.summaries, ranked)])
     return dbc.Table([head, body], size="sm", striped=True, responsive=True, className="mb-0 small text-nowrap ngd-summary")
 
 
@@ -375,15 +377,14 @@ def layout(**query) -> html.Div:
             html.Div(id=ids.ANA_VELOCITY, className="mb-2"),
             dbc.Row([
                 dbc.Col([_card("Convergence", html.Div(id=ids.ANA_CONVERGENCE)),
-                         dcc.Graph(id=ids.ANA_LOSS, config=GRAPH_CONFIG, className="ngd-chart mb-3")], xs=12, xl=7),
-                dbc.Col([_card("Anomalies", html.Div(id=ids.ANA_ANOMALIES), className="p-0 ngd-anomalies"),
+                         dcc.Graph(id=ids.ANA_LOSS, config=GRAPH_CONFIG, className="ngd-chart mb-3"),
+                         dcc.Graph(id=ids.ANA_SYSTEM, config=GRAPH_CONFIG, className="mb-3")], xs=12, xl=7),
+                dbc.Col([_card("Anomalies", html.Div(id=ids.ANA_ANOMALIES), className="p-0 ngd-anomalies",
+                               style={"maxHeight": "360px", "overflowY": "auto"}),
                          _card("Text samples", [dcc.Dropdown(id=ids.ANA_SAMPLE_STEP, options=[], clearable=False,
                                                              placeholder="step", className="mb-2"),
-                                                html.Div(id=ids.ANA_SAMPLE)])], xs=12, xl=5),
-            ]),
-            dbc.Row([
-                dbc.Col(dcc.Graph(id=ids.ANA_SYSTEM, config=GRAPH_CONFIG, className="mb-3"), xs=12, xl=7),
-                dbc.Col(_card("Summary", html.Div(id=ids.ANA_SUMMARY)), xs=12, xl=5),
+                                                html.Div(id=ids.ANA_SAMPLE)]),
+                         _card("Summary", html.Div(id=ids.ANA_SUMMARY))], xs=12, xl=5),
             ]),
         ], fluid=True),
     ])

@@ -33,6 +33,11 @@ METRICS = frozenset({"train/loss", "val/loss", "train/eval_loss", "lr", "grad_no
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")  # the second cue beside colour
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "hexagon", "pentagon", "triangle-down")
 BUDGET = 2000
+# config keys that say where or how a run was watched, not how it trained: left out of the parcoords
+NOT_HYPERPARAMETERS = frozenset({"out_dir", "init_from", "always_save_checkpoint", "eval_interval", "eval_iters",
+                                 "eval_only", "log_interval", "sample_tokens", "dashboard", "dashboard_port",
+                                 "dashboard_autostart", "run_name", "device", "compile", "backend", "layer_stats_interval"})
+MAX_AXES = 12
 GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False}
 SUMMARY_COLUMNS = [("run", "run", "text"), ("status", "status", "text"), ("best_val", "best val loss", "numeric"),
                    ("best_val_step", "at step", "numeric"), ("final_train", "final train loss", "numeric"),
@@ -180,7 +185,7 @@ def parcoords_figure(configs: dict[str, dict], best_val: dict[str, float | None]
     if len(runs) < 3:
         return None
     dims = []
-    for row in config_diff({r: configs[r] for r in runs}):
+    for row in [r for r in config_diff({r: configs[r] for r in runs}) if r.key not in NOT_HYPERPARAMETERS][:MAX_AXES - 1]:
         values = [row.values[r] for r in runs]
         numbers = [_numeric(v) for v in values]
         if all(n is not None for n in numbers):
@@ -199,9 +204,7 @@ def parcoords_figure(configs: dict[str, dict], best_val: dict[str, float | None]
         line={"color": list(range(len(runs))), "colorscale": [[i / max(1, len(runs) - 1), c] for i, c in enumerate(colors)]},
         meta={"runs": runs},
     ))
-    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 60, "t": 50, "b": 30}, height=340,
-                      title={"text": "hyperparameters that differ, against best val loss (drag on an axis to filter runs)",
-                             "font": {"size": 13}})
+    fig.update_layout(template="plotly_white", margin={"l": 70, "r": 70, "t": 60, "b": 30}, height=340)
     return fig
 
 
@@ -309,7 +312,10 @@ def layout(**query) -> html.Div:
                         style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "inherit"},
                         style_header={"fontWeight": "600"}))], className="mb-3"), xs=12, xl=7),
             ]),
-            dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, style={"display": "none"}, className="mb-3"),
+            html.Div([html.H6("Hyperparameters that differ, against best val loss (drag along an axis to filter the runs "
+                              "shown above)", className="mt-2"),
+                      dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, className="mb-3")],
+                     id=ids.CMP_PARCOORDS_BOX, style={"display": "none"}),
         ], fluid=True),
     ])
 
@@ -404,7 +410,7 @@ def register(app: Dash, store: LiveStore) -> None:
         runs = [r for r in selected(runs) if kept is None or r in kept]
         return summary_rows(store, runs, float(target) if target not in (None, "") else None)
 
-    @app.callback(Output(ids.CMP_PARCOORDS, "figure"), Output(ids.CMP_PARCOORDS, "style"),
+    @app.callback(Output(ids.CMP_PARCOORDS, "figure"), Output(ids.CMP_PARCOORDS_BOX, "style"),
                   Input(ids.DATA, "data"), Input(ids.CMP_RUNS, "value"), State(ids.CMP_FILTER, "data"),
                   State(ids.CMP_PARCOORDS, "figure"))
     def parcoords(_data, runs, brushed, current):
