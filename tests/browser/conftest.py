@@ -53,12 +53,12 @@ def open_page(browser):
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory):
-    """Two real train.py runs that differ only in learning rate (and out_dir), and a server on them: (port, runs_dir)."""
+    """Three real train.py runs that differ only in learning rate (and out_dir), and a server on them: (port, runs_dir)."""
     from helpers import free_port, register_assets, run_train, start_server, stop_process
 
     runs_dir = tmp_path_factory.mktemp("trained") / "runs"
     runs_dir.mkdir()
-    for name, lr in (("lr-a", "1e-3"), ("lr-b", "3e-3")):
+    for name, lr in (("lr-a", "1e-3"), ("lr-b", "3e-3"), ("lr-c", "6e-3")):
         done = run_train(runs_dir / name, "--max_iters=80", f"--learning_rate={lr}", "--dashboard_autostart=False")
         assert done.returncode == 0, done.stderr[-2000:]
     port = free_port()

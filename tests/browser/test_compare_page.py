@@ -64,3 +64,18 @@ def test_the_url_reproduces_the_view(trained_runs, open_page):
     keys = again.page.evaluate("() => document.querySelector('#chart-compare-overlay .js-plotly-plot').data.map(t => t.meta.key)")
     assert title == "tokens seen" and set(keys) == {"grad_norm"}
     assert again.errors == []
+
+
+def test_brushing_a_parcoords_axis_filters_the_runs_on_the_page(trained_runs, open_page):
+    port, _ = trained_runs
+    view = open_page()
+    view.page.goto(f"http://127.0.0.1:{port}/compare?runs=lr-a,lr-b,lr-c&metric=val/loss")
+    view.wait_until(lambda: sorted(overlay_runs(view)) == ["lr-a", "lr-b", "lr-c"], what="three runs overlaid")
+    plot = "document.querySelector('#chart-compare-parcoords .js-plotly-plot')"
+    view.wait_until(lambda: view.page.evaluate(f"() => !!({plot} && {plot}.data && {plot}.data.length)"), what="the parcoords")
+    labels = view.page.evaluate(f"() => {plot}.data[0].dimensions.map(d => d.label)")
+    assert labels == ["learning_rate", "best val loss"], "only the hyperparameter that differs, and the outcome"
+    view.page.evaluate(f"() => Plotly.restyle({plot}, {{'dimensions[0].constraintrange': [[0.002, 0.007]]}})")
+    view.wait_until(lambda: sorted(overlay_runs(view)) == ["lr-b", "lr-c"], what="lr-a filtered out of the overlay")
+    assert "lr-a hidden" in view.page.inner_text("#compare-note")
+    assert view.errors == []

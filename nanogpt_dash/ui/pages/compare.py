@@ -309,7 +309,7 @@ def layout(**query) -> html.Div:
                     dbc.CardBody(dash_table.DataTable(
                         id=ids.CMP_SUMMARY, sort_action="native", sort_by=[{"column_id": "best_val", "direction": "asc"}],
                         columns=[{"id": c, "name": n, "type": t} for c, n, t in SUMMARY_COLUMNS], data=[],
-                        style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "inherit"},
+                        style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif"},
                         style_header={"fontWeight": "600"}))], className="mb-3"), xs=12, xl=7),
             ]),
             html.Div([html.H6("Hyperparameters that differ, against best val loss (drag along an axis to filter the runs "
