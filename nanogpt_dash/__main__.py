@@ -1,4 +1,4 @@
-"""`python -m nanogpt_dash [serve|runs|export]`: the dashboard server and run utilities."""
+"""`python -m nanogpt_dash [serve|runs|export|run|import-tb]`: the dashboard server and run utilities."""
 
 from __future__ import annotations
 
@@ -29,14 +29,38 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
     export.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
+    wrap = sub.add_parser("run", help="run an unmodified nanoGPT command and record it from its stdout",
+                          usage="python -m nanogpt_dash run [--out-dir DIR] [--port N] [--no-dashboard] -- CMD ...")
+    wrap.add_argument("--out-dir", type=Path, help="run directory (default: the command's out_dir, else runs/<script>)")
+    wrap.add_argument("--port", type=int, default=8050, help="dashboard port (default 8050)")
+    wrap.add_argument("--no-dashboard", action="store_true", help="record only; start no dashboard server")
+    wrap.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+
+    import_tb = sub.add_parser("import-tb", help="import TensorBoard event files, one run per run directory")
+    import_tb.add_argument("logdir", type=Path, help="a TensorBoard log directory")
+    import_tb.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["serve", *argv]  # `python -m nanogpt_dash --runs DIR --port N`: serve is the default command
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+        args = parser.parse_args(["serve", *argv])
     try:
         if args.command == "runs":
             return _list(args.runs)
         if args.command == "export":
             return _export(args)
+        if args.command == "run":
+            from .wrap import run_command
+
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            return run_command(cmd, args.out_dir, dashboard=not args.no_dashboard, port=args.port)
+        if args.command == "import-tb":
+            from .tb_import import import_logdir
+
+            import_logdir(args.logdir, args.runs, progress=sys.stderr)
+            return 0
         return _serve(args)
     except NanogptDashError as e:
         print(f"nanogpt_dash: {e}", file=sys.stderr)
@@ -47,6 +71,8 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="close the WebSocket of a tab hidden this long; it reconnects when shown (default 600)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve https/wss")
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
@@ -80,7 +106,8 @@ def _export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve  # imports Dash: keep `runs` and `export` fast
 
-    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile)
+    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+                 idle_timeout_s=args.idle_timeout)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,20 @@ class EmaState:
     count: int = 0
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def chart_y(values: np.ndarray) -> np.ndarray:
+    """Values as sent to a chart: float32 (half the bytes), or float64 if a finite value would overflow float32."""
+    values = np.asarray(values)
+    if values.dtype == np.float32:
+        return values
+    magnitude = np.abs(values)
+    if np.any((magnitude > FLOAT32_MAX) & np.isfinite(magnitude)):
+        return values.astype(np.float64, copy=False)
+    return values.astype(np.float32)
+
+
 def budget_for_width(width_px: int | None) -> int:
     """Points per trace for a chart this many pixels wide: about two per pixel, 1k to 4k."""
     if not width_px:

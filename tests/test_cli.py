@@ -58,3 +58,23 @@ def test_export_of_an_unknown_run_names_the_known_ones(resumed_run, capsys):
 def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
     assert main(["runs", "--runs", str(runs_dir)]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
+    import nanogpt_dash.server as server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs) or 0)
+    assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
+    assert seen["runs_dir"] == tmp_path and seen["port"] == 8051 and seen["host"] == "127.0.0.1"
+    assert main(["serve", "--port", "8052"]) == 0 and seen["port"] == 8052
+
+
+def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_run, capsys):
+    (resumed_run / "alpha").rename(resumed_run / "renamed")
+    assert main(["runs", "--runs", str(resumed_run)]) == 0
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[0] == "renamed"
+    assert main(["export", listed[0], "--runs", str(resumed_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 23

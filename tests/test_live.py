@@ -1,13 +1,14 @@
 import math
+import os
 import sqlite3
 import time
 
 import numpy as np
 from dash import no_update
 
-from nanogpt_dash.live import LiveStore
+from nanogpt_dash.live import QUIET_AFTER_S, LiveStore
 from nanogpt_dash.tracking import Run
-from nanogpt_dash.ui.pages.live import chart_updates
+from nanogpt_dash.ui.live_charts import chart_updates
 
 
 def log_steps(run_dir, steps, resume_step=None, value=1.0):
@@ -82,7 +83,8 @@ def test_ticks_send_full_figures_first_then_only_new_points(runs_dir):
 
 
 def test_new_nan_values_extend_their_marker_trace_and_are_counted_in_an_alert(runs_dir):
-    from nanogpt_dash.ui.pages.live import run_alerts, view_state
+    from nanogpt_dash.ui.live_charts import view_state
+    from nanogpt_dash.ui.pages.live import run_alerts
 
     run = Run(runs_dir / "a")
     run.log({"train/loss": 1.0}, step=0)
@@ -231,7 +233,7 @@ def test_series_memory_is_about_twelve_bytes_a_point(runs_dir):
 
 
 def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     log_steps(runs_dir / "r", range(10), value=1.0)
     log_steps(runs_dir / "r", range(6, 12), resume_step=6, value=2.0)
@@ -246,7 +248,7 @@ def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
 
 
 def test_every_x_axis_mode_builds_a_chart(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
     from nanogpt_dash.views import X_MODES
 
     with Run(runs_dir / "r", config={"gradient_accumulation_steps": 2, "batch_size": 4, "block_size": 8}) as run:
@@ -264,7 +266,7 @@ def test_every_x_axis_mode_builds_a_chart(runs_dir):
 
 
 def test_browser_x_ranges_become_x_units():
-    from nanogpt_dash.ui.pages.live import parse_zoom
+    from nanogpt_dash.ui.live_charts import parse_zoom
 
     assert parse_zoom([10, 20], "step") == [10.0, 20.0]
     assert parse_zoom(None, "step") is None
@@ -273,7 +275,7 @@ def test_browser_x_ranges_become_x_units():
 
 
 def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     run = Run(runs_dir / "big")
     for step in range(12_000):
@@ -294,7 +296,7 @@ def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
 
 
 def test_a_view_change_that_keeps_the_x_axis_keeps_the_zoom(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     with Run(runs_dir / "big") as run:
         for step in range(12_000):
@@ -316,3 +318,120 @@ def test_metrics_the_page_does_not_show_are_not_held_in_memory(runs_dir):
     store = LiveStore(runs_dir, keys={"train/loss"})
     store.poll()
     assert store.keys("r") == ["train/loss"]
+
+
+def test_finite_values_beyond_float32_stay_finite_in_the_store_and_the_charts(runs_dir):
+    run = Run(runs_dir / "big")
+    for step, value in enumerate([1.0, 1e39, -1e300, 2.0]):
+        run.log({"train/loss": value}, step=step)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    values = store.view("big", "train/loss").value
+    assert values.tolist() == [1.0, 1e39, -1e300, 2.0]
+    assert store.nonfinite("big") == {}, "no value here is NaN or Inf"
+    figures, _, cursor = chart_updates(store, ["big"], None)
+    line = figures[0]["data"][0]
+    assert np.isfinite(line["y"]).all() and line["y"][1] == 1e39
+    run.log({"train/loss": 3e38 * 10}, step=4)
+    run.flush()
+    store.poll()
+    _, extends, _ = chart_updates(store, ["big"], cursor)
+    data, _ = extends[0]
+    assert data["y"][0].tolist() == [3e39]
+    run.finish()
+
+
+def write_rows(run_dir, steps: int, age_s: float = 0.0) -> None:
+    with Run(run_dir) as run:
+        for step in range(steps):
+            run.log({"train/loss": 1.0}, step=step)
+    if age_s:
+        then = time.time() - age_s
+        os.utime(run_dir / "metrics.sqlite", (then, then))
+
+
+def test_runs_load_in_the_background_newest_first_and_say_loading_until_then(runs_dir, monkeypatch):
+    from nanogpt_dash import live
+
+    monkeypatch.setattr(live, "LOAD_SLICE", 100)
+    write_rows(runs_dir / "old", 250, age_s=3600)
+    write_rows(runs_dir / "new", 250)
+    write_rows(runs_dir / "mid", 250, age_s=60)
+    store = LiveStore(runs_dir)
+    loaded_order = []
+    for _ in range(30):
+        store.poll(load_budget=0.0)  # one slice per poll
+        for run_id in ("new", "mid", "old"):
+            if not store.loading(run_id) and run_id not in loaded_order:
+                loaded_order.append(run_id)
+                assert len(store.view(run_id, "train/loss").step) == 250
+        if store.run_ids() and not store.loading_runs():
+            break
+        assert store.loading_runs() == [r for r in ("new", "mid", "old") if r not in loaded_order]
+    assert loaded_order == ["new", "mid", "old"]
+
+
+def test_start_returns_at_once_and_the_server_answers_while_runs_load(runs_dir, monkeypatch):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from nanogpt_dash.server import create_app
+
+    write_rows(runs_dir / "a", 10)
+    release = threading.Event()
+    original = LiveStore._tail
+
+    def slow_tail(self, run, now, *args, **kwargs):
+        release.wait(10)  # a huge file being read
+        return original(self, run, now, *args, **kwargs)
+
+    monkeypatch.setattr(LiveStore, "_tail", slow_tail)
+    made = {}
+    maker = threading.Thread(target=lambda: made.update(app=create_app(runs_dir)))
+    maker.start()
+    maker.join(5)
+    try:
+        assert "app" in made, "create_app() waited for the runs to load"
+        app, store = made["app"]
+        client = TestClient(app.server, base_url="http://127.0.0.1:8050")
+        deadline = time.monotonic() + 5
+        while not store.run_ids() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        health = client.get("/health").json()
+        assert health["runs"] == 1 and health["loading"] == ["a"] and store.loading("a")
+        release.set()
+        while store.loading("a") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not store.loading("a") and len(store.view("a", "train/loss").step) == 10
+        assert client.get("/health").json()["loading"] == []
+    finally:
+        release.set()
+        maker.join(10)
+        if "app" in made:
+            made["app"][1].stop()
+
+
+def test_an_idle_store_of_30_runs_and_7_unreadable_files_uses_under_1_percent_cpu(runs_dir):
+    for i in range(30):
+        write_rows(runs_dir / f"run{i:02d}", 20)
+    for i in range(7):
+        (runs_dir / f"bad{i}").mkdir()
+        (runs_dir / f"bad{i}" / "metrics.sqlite").write_bytes(b"this is not a database" * 100)
+    store = LiveStore(runs_dir).start()
+    try:
+        deadline = time.monotonic() + 30
+        while (len(store.run_ids()) < 37 or store.loading_runs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not store.loading_runs()
+        time.sleep(QUIET_AFTER_S + 1)  # past the back-off ramp and the quiet threshold
+        clock = time.pthread_getcpuclockid(store._thread.ident)
+        cpu0, wall0 = time.clock_gettime(clock), time.monotonic()
+        time.sleep(3.0)
+        share = (time.clock_gettime(clock) - cpu0) / (time.monotonic() - wall0)
+    finally:
+        store.stop()
+    print(f"idle poller: {share:.2%} of a core")
+    assert share < 0.01, f"idle poller used {share:.1%} of a core"
+    assert all(store.get(f"bad{i}").error for i in range(7))

@@ -1,3 +1,4 @@
+import json
 import socket
 import subprocess
 import sys
@@ -84,11 +85,54 @@ def test_a_port_taken_by_another_program_moves_to_the_next_free_one(runs_dir):
         blocker.close()
 
 
-def test_the_page_loads_the_ticker_and_it_agrees_with_the_page(client):
+def test_the_page_loads_its_scripts_and_they_agree_with_the_page(client):
     from nanogpt_dash.ui import ids
+    from nanogpt_dash.ui.figures import CHARTS
     from nanogpt_dash.ui.shell import DEFAULT_RATE_HZ, MAX_RATE_HZ
 
-    assert "ticker.js" in client.get("/").text
-    ticker = (REPO / "assets" / "ticker.js").read_text()
-    assert f"DEFAULT_HZ = {DEFAULT_RATE_HZ}" in ticker and f"MAX_HZ = {MAX_RATE_HZ}" in ticker
-    assert f'set_props("{ids.PULSE}"' in ticker and f'getElementById("{ids.RATE}")' in ticker
+    page = client.get("/").text
+    assert "push.js" in page and "ngd.js" in page
+    push = (REPO / "assets" / "push.js").read_text()
+    assert f"DEFAULT_HZ = {DEFAULT_RATE_HZ}" in push and f"MAX_HZ = {MAX_RATE_HZ}" in push
+    for name in (ids.PULSE, ids.VISIBLE, ids.RECONNECT, ids.CONNECTION, ids.MEMORY, ids.WIDTH, ids.chart("loss")):
+        assert f'"{name}"' in push, name
+    names = [c.name for c in CHARTS]
+    assert f"const CHART_NAMES = {json.dumps(names)};" in (REPO / "assets" / "ngd.js").read_text()
+
+
+def guard_answer(headers: list[tuple[bytes, bytes]], kind: str = "http") -> tuple[list[dict], bool]:
+    """Run one request through Guard alone; returns what it sent and whether the app behind it was called."""
+    import asyncio
+
+    from nanogpt_dash.server import Guard
+
+    reached = []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": kind, "method": "GET", "path": "/health", "headers": headers, "query_string": b""}
+    asyncio.run(Guard(app, {"ws_open": 0, "ws_messages": 0})(scope, receive, send))
+    return sent, bool(reached)
+
+
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+def test_a_request_with_two_host_headers_is_refused(kind):
+    sent, reached = guard_answer([(b"host", b"evil.example"), (b"host", b"127.0.0.1:8050")], kind)
+    assert not reached
+    if kind == "http":
+        assert sent[0]["status"] == 400 and b"2 Host headers" in sent[1]["body"]
+    else:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+    sent, reached = guard_answer([(b"host", b"127.0.0.1:8050")])
+    assert reached and sent[0]["status"] == 200

@@ -149,3 +149,25 @@ def test_writer_killed_mid_batch_leaves_every_committed_row_readable(tmp_path):
     assert sqlite3.connect(tmp_path / "killed" / "metrics.sqlite").execute("PRAGMA integrity_check").fetchone() == ("ok",)
     steps = np.unique(batch.step)
     assert steps.tolist() == list(range(len(steps)))
+
+
+def test_a_failed_write_does_not_leave_a_stale_key_id_behind(tmp_path):
+    writer = open_writer(tmp_path / "r")
+    with pytest.raises(StoreError):
+        writer.write([ScalarRow(0, 0.0, "new/key", 1.0), ScalarRow(0, 0.0, "x", object())], [])
+    writer.write([ScalarRow(1, 0.0, "new/key", 2.0)], [])
+    writer.close()
+    with RunReader(tmp_path / "r") as reader:
+        batch = reader.scalars_since(0)
+    assert batch.key == ["new/key"] and batch.value.tolist() == [2.0]
+
+
+def test_integrity_check_says_ok_or_what_is_wrong(tmp_path):
+    from nanogpt_dash.store import integrity_check
+
+    writer = open_writer(tmp_path / "r")
+    writer.write([ScalarRow(0, 0.0, "k", 1.0)], [])
+    writer.close()
+    assert integrity_check(tmp_path / "r") == "ok"
+    (tmp_path / "r" / "metrics.sqlite").write_bytes(b"not a database" * 100)
+    assert "not a database" in integrity_check(tmp_path / "r")

@@ -10,18 +10,30 @@ from dash import Dash
 from ..live import LiveStore
 from . import shell
 from .pages import PAGES
-from .pages.live import RENDERER_HOOKS
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+def assets_folder() -> Path:
+    """assets/ beside the package in a source checkout, or inside it once installed (setup.cfg ships it there)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "assets"
+    return installed if installed.is_dir() else package.parent / "assets"
 
 
-def build_app(store: LiveStore, stylesheets: list[str]) -> Dash:
+ASSETS = assets_folder()
+IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconnects when shown
+
+
+def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = int(IDLE_TIMEOUT_S * 1000)) -> Dash:
     """A Dash app over `store` with every page of ui/pages registered."""
     app = Dash(
         __name__,
         backend="fastapi",
         websocket_callbacks=True,
         websocket_max_workers=8,
+        # Visible tabs get a heartbeat every 1.5 s (ui/push.py), so only a hidden tab, which is
+        # sent nothing, ever reaches this; Dash reconnects it when it is shown again.
+        websocket_inactivity_timeout=inactivity_timeout_ms,
+        # the worker checks for inactivity when it sends a heartbeat
+        websocket_heartbeat_interval=min(30_000, max(1000, inactivity_timeout_ms // 3)),
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=True,  # each page's components exist only while it is shown
@@ -29,13 +41,23 @@ def build_app(store: LiveStore, stylesheets: list[str]) -> Dash:
         assets_folder=str(ASSETS),
         title="nanogpt_dash",
         update_title=None,
-        hooks=RENDERER_HOOKS,
     )
     for page in PAGES:
-        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
-                           title=f"{page.NAME} · nanogpt_dash")
+        _register_page(page)
     app.layout = lambda: shell.layout(PAGES)
     shell.register(app, store, PAGES)
     for page in PAGES:
         page.register(app, store)
     return app
+
+
+def _register_page(page) -> None:
+    kwargs = dict(path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout, title=f"{page.NAME} · nanogpt_dash")
+    try:
+        dash.register_page(page.__name__, **kwargs)
+    except LookupError:
+        # register_page reads a context variable that Dash sets only in the thread that imported it
+        from dash._callback_context import context_value
+
+        context_value.set({})
+        dash.register_page(page.__name__, **kwargs)

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..views import X_MODES, Points, Shown
+from ..views import X_MODES, Points, Shown, chart_y
 
 # Tableau 10: distinct, readable on white, and colour-blind friendlier than the Plotly default.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -122,7 +122,7 @@ def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: fl
     return {
         "type": "scattergl" if len(shown.x) > 5000 else "scatter", "name": series_label(run_name, key),
         "legendgroup": run_id, "mode": style["mode"],
-        "x": shown.x, "y": shown.y.astype(np.float32), "customdata": hover_data(shown.step, shown.wall_time),
+        "x": shown.x, "y": chart_y(shown.y), "customdata": hover_data(shown.step, shown.wall_time),
         "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": style["dash"], "width": 1.6},
         "marker": {"size": 4}, "opacity": 0.3 if smoothing > 0 else 1.0,
         "meta": {"run": run_id, "key": key, "role": "line", "total": shown.total},
@@ -134,7 +134,7 @@ def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown) -> dict:
     return {
         "type": "scattergl" if len(at.x) > 5000 else "scatter", "name": f"{series_label(run_name, key)} (smoothed)",
         "legendgroup": run_id, "mode": "lines", "showlegend": False,
-        "x": at.x, "y": shown.smooth.astype(np.float32), "customdata": hover_data(at.step, at.wall_time),
+        "x": at.x, "y": chart_y(shown.smooth), "customdata": hover_data(at.step, at.wall_time),
         "hovertemplate": HOVER,
         "line": {"color": run_color(run_id), "dash": KEY_STYLE.get(key, {}).get("dash", "solid"), "width": 2.2},
         "meta": {"run": run_id, "key": key, "role": "smooth"},
@@ -147,7 +147,7 @@ def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) ->
     return {
         "type": "scatter", "name": f"{series_label(run_name, key)} (superseded)", "legendgroup": run_id,
         "mode": "lines", "showlegend": has,
-        "x": old.x if has else [], "y": old.y.astype(np.float32) if has else [],
+        "x": old.x if has else [], "y": chart_y(old.y) if has else [],
         "customdata": hover_data(old.step, old.wall_time) if has else [],
         "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": "dot", "width": 1}, "opacity": 0.45,
         "meta": {"run": run_id, "key": key, "role": "superseded"},

@@ -434,6 +434,12 @@ def register(app: Dash, store: LiveStore) -> None:
         ranges = apply_restyle((brushed or {}).get("ranges", {}), restyle, figure)
         return {"ranges": ranges, "runs": runs_in_ranges(figure, ranges)}
 
+    # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
+    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.CMP_RUNS, "value"),
+                  prevent_initial_call="initial_duplicate")
+    def to_pusher(runs):
+        return {"page": PATH, "runs": list(runs or [])}
+
     @app.callback(Output(ids.QUERY, "data", allow_duplicate=True),
                   Input(ids.CMP_RUNS, "value"), Input(ids.CMP_METRIC, "value"), Input(ids.CMP_X, "value"),
                   Input(ids.CMP_SMOOTH, "value"), Input(ids.CMP_TARGET, "value"), Input(ids.CMP_DIFF_ALL, "value"),
