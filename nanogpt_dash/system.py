@@ -32,8 +32,8 @@ class SystemSampler:
         self.error: str | None = None
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts psutil's measurement
-        self._next = time.monotonic() + self.interval_s
-        self._last_step = 0
+        self._next = time.monotonic()  # the first sample goes with the first logged step, then every interval
+        self._last_step: int | None = None
         self._nvml: Any = None
         self._nvml_tried = False
 
@@ -46,7 +46,7 @@ class SystemSampler:
         if pending:
             self._last_step = int(pending[-1][0])
         now = time.monotonic()
-        if self.error is not None or now < self._next:
+        if self.error is not None or now < self._next or self._last_step is None:
             return []
         self._next = now + self.interval_s
         try:

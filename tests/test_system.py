@@ -16,18 +16,20 @@ def test_a_due_sample_has_cpu_and_rss_at_the_newest_pending_step():
     assert {step for step, *_ in rows} == {8}
 
 
-def test_no_sample_before_the_interval_and_the_last_step_is_kept():
+def test_first_sample_waits_for_a_step_then_one_per_interval():
     sampler = SystemSampler(interval_s=60.0)
-    assert sampler.rows([(3, 0.0, "x", 1.0)]) == []
+    assert sampler.rows() == [], "no step logged yet: nothing to attach a sample to"
+    assert {step for step, *_ in sampler.rows([(3, 0.0, "x", 1.0)])} == {3}
+    assert sampler.rows([(4, 0.0, "x", 1.0)]) == [], "the next one is 60 s away"
     sampler._next = 0.0
-    assert {step for step, *_ in sampler.rows()} == {3}
+    assert {step for step, *_ in sampler.rows()} == {4}, "the last step seen is kept"
 
 
 def test_a_failing_sampler_stops_quietly(monkeypatch):
     sampler = SystemSampler(interval_s=0.0)
     monkeypatch.setattr(sampler._process, "memory_info", lambda: (_ for _ in ()).throw(OSError("gone")))
-    assert sampler.rows() == [] and "OSError: gone" in sampler.error
-    assert sampler.rows() == []
+    assert sampler.rows([(1, 0.0, "x", 1.0)]) == [] and "OSError: gone" in sampler.error
+    assert sampler.rows([(2, 0.0, "x", 1.0)]) == []
 
 
 def test_cpu_only_process_reports_no_gpu_metrics():

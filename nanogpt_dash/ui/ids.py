@@ -63,4 +63,5 @@ CMP_TARGET = "compare-target"
 CMP_PARCOORDS = chart("compare-parcoords")
 CMP_PARCOORDS_BOX = "compare-parcoords-box"
 CMP_FILTER = "compare-filter"
+CMP_ZOOM = "compare-zoom"
 CMP_NOTE = "compare-note"

@@ -103,7 +103,8 @@ def side_figure(store: LiveStore, run_id: str, metric: str, x_mode: str, smoothi
                 x_range: list | None = None, y_range: list | None = None) -> go.Figure:
     """One run's chart of `metric` for the side-by-side row; the shared zoom is applied if given."""
     fig = go.Figure(metric_traces(store, [run_id], metric, x_mode, smoothing, {run_id: style}))
-    fig.update_layout(title={"text": run_id, "font": {"size": 13}}, height=280, showlegend=False)
+    fig.update_layout(title={"text": run_id, "font": {"size": 13}}, height=280, showlegend=False,
+                      uirevision=f"{metric}{x_mode}")
     _axes(fig, metric, x_mode)
     fig.update_layout(margin={"l": 50, "r": 8, "t": 32, "b": 36})
     if x_range:
@@ -291,6 +292,7 @@ def layout(**query) -> html.Div:
     ]), className="mb-3")
     return html.Div([
         dcc.Store(id=ids.CMP_FILTER),
+        dcc.Store(id=ids.CMP_ZOOM),  # the side-by-side charts' shared range per metric and x axis
         dbc.Container([
             controls,
             html.Div(id=ids.CMP_NOTE),
@@ -342,9 +344,9 @@ def register(app: Dash, store: LiveStore) -> None:
     @app.callback(
         Output(ids.CMP_OVERLAY, "figure"), Output(ids.CMP_SIDE_ROW, "children"), Output(ids.CMP_NOTE, "children"),
         Input(ids.DATA, "data"), Input(ids.CMP_RUNS, "value"), Input(ids.CMP_METRIC, "value"), Input(ids.CMP_X, "value"),
-        Input(ids.CMP_SMOOTH, "value"), Input(ids.CMP_FILTER, "data"),
+        Input(ids.CMP_SMOOTH, "value"), Input(ids.CMP_FILTER, "data"), State(ids.CMP_ZOOM, "data"),
     )
-    def charts(_data, runs, metric, x_mode, smoothing, kept):
+    def charts(_data, runs, metric, x_mode, smoothing, kept, zoom):
         runs = selected(runs)
         styles = styles_for(runs)
         kept = (kept or {}).get("runs")
@@ -360,22 +362,26 @@ def register(app: Dash, store: LiveStore) -> None:
         overlay = overlay_figure(store, shown, metric, x_mode, smoothing, styles)
         width = max(3, 12 // max(1, min(len(shown), 4)))
         side = [dbc.Col(dcc.Graph(id={"type": ids.CMP_SIDE, "index": r}, config=GRAPH_CONFIG,
-                                  figure=side_figure(store, r, metric, x_mode, smoothing, styles[r])),
+                                  figure=side_figure(store, r, metric, x_mode, smoothing, styles[r],
+                                                     *(zoom or {}).get(f"{metric}|{x_mode}", (None, None)))),
                         xs=12, md=6, lg=width) for r in shown]
         return overlay, side, note
 
-    @app.callback(Output({"type": ids.CMP_SIDE, "index": ALL}, "figure"),
-                  Input({"type": ids.CMP_SIDE, "index": ALL}, "relayoutData"), prevent_initial_call=True)
-    def sync_zoom(relayouts):
+    @app.callback(Output({"type": ids.CMP_SIDE, "index": ALL}, "figure"), Output(ids.CMP_ZOOM, "data"),
+                  Input({"type": ids.CMP_SIDE, "index": ALL}, "relayoutData"), State(ids.CMP_ZOOM, "data"),
+                  State(ids.CMP_METRIC, "value"), State(ids.CMP_X, "value"), prevent_initial_call=True)
+    def sync_zoom(relayouts, shared, metric, x_mode):
         trigger = callback_context.triggered_id
         if not isinstance(trigger, dict):
-            return [no_update] * len(relayouts)
-        ids_in_order = [o["id"]["index"] for o in callback_context.outputs_list]
+            return [no_update] * len(relayouts), no_update
+        ids_in_order = [o["id"]["index"] for o in callback_context.outputs_list[0]]
         source = relayouts[ids_in_order.index(trigger["index"])]
         zoom = zoom_from_relayout(source)
         if zoom is None:
-            return [no_update] * len(relayouts)
+            return [no_update] * len(relayouts), no_update
         x, y, reset = zoom
+        shared = dict(shared or {})
+        shared[f"{metric}|{x_mode}"] = (None, None) if reset else (x, y)
         out = []
         for run_id in ids_in_order:
             if run_id == trigger["index"]:
@@ -392,7 +398,7 @@ def register(app: Dash, store: LiveStore) -> None:
                 patch["layout"]["yaxis"]["range"] = y
                 patch["layout"]["yaxis"]["autorange"] = False
             out.append(patch)
-        return out
+        return out, shared
 
     @app.callback(Output(ids.CMP_DIFF, "children"), Input(ids.DATA, "data"), Input(ids.CMP_RUNS, "value"),
                   Input(ids.CMP_DIFF_ALL, "value"))
@@ -435,10 +441,11 @@ def register(app: Dash, store: LiveStore) -> None:
         return {"ranges": ranges, "runs": runs_in_ranges(figure, ranges)}
 
     # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
-    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.CMP_RUNS, "value"),
-                  prevent_initial_call="initial_duplicate")
-    def to_pusher(runs):
-        return {"page": PATH, "runs": list(runs or [])}
+    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.CMP_RUNS, "value"), Input(ids.DATA, "data"),
+                  State(ids.VIEW, "data"), prevent_initial_call="initial_duplicate")
+    def to_pusher(runs, _data, current):
+        view = {"page": PATH, "runs": list(runs or [])}
+        return view if view != current else no_update
 
     @app.callback(Output(ids.QUERY, "data", allow_duplicate=True),
                   Input(ids.CMP_RUNS, "value"), Input(ids.CMP_METRIC, "value"), Input(ids.CMP_X, "value"),
