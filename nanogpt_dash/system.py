@@ -1,19 +1,21 @@
 """System metrics of the training process, sampled every few seconds on the tracking writer thread.
 
-CPU % and resident memory come from psutil. On a GPU: memory from torch's CUDA allocator (only
+Every SYSTEM_INTERVAL_S seconds (5; the environment variable NANOGPT_DASH_SYSTEM_INTERVAL_S
+changes it), the first one interval after the run starts. CPU % and resident memory come from psutil. On a GPU: memory from torch's CUDA allocator (only
 once the training code has initialised CUDA: the writer thread never starts it), utilisation and
 device memory in use from NVML when `pynvml` is installed. They are logged as ordinary scalars.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Sequence
 
 import psutil
 
-SYSTEM_INTERVAL_S = 5.0
+SYSTEM_INTERVAL_S = float(os.environ.get("NANOGPT_DASH_SYSTEM_INTERVAL_S", 5.0))  # seconds between samples
 MB = 1024 * 1024
 
 CPU_PERCENT = "sys/cpu_percent"  # this process, 100 = one core busy
@@ -32,7 +34,7 @@ class SystemSampler:
         self.error: str | None = None
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts psutil's measurement
-        self._next = time.monotonic()  # the first sample goes with the first logged step, then every interval
+        self._next = time.monotonic() + self.interval_s
         self._last_step: int | None = None
         self._nvml: Any = None
         self._nvml_tried = False

@@ -16,9 +16,10 @@ def test_a_due_sample_has_cpu_and_rss_at_the_newest_pending_step():
     assert {step for step, *_ in rows} == {8}
 
 
-def test_first_sample_waits_for_a_step_then_one_per_interval():
-    sampler = SystemSampler(interval_s=60.0)
+def test_one_sample_per_interval_at_the_last_step_seen():
+    sampler = SystemSampler(interval_s=0.0)
     assert sampler.rows() == [], "no step logged yet: nothing to attach a sample to"
+    sampler.interval_s = 60.0
     assert {step for step, *_ in sampler.rows([(3, 0.0, "x", 1.0)])} == {3}
     assert sampler.rows([(4, 0.0, "x", 1.0)]) == [], "the next one is 60 s away"
     sampler._next = 0.0
