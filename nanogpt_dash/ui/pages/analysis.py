@@ -444,11 +444,10 @@ def register(app: Dash, store: LiveStore) -> None:
         return options, (chosen if chosen != step else no_update), sample_view(analysis, chosen)
 
     # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
-    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.ANA_RUN, "value"), Input(ids.DATA, "data"),
-                  State(ids.VIEW, "data"), prevent_initial_call="initial_duplicate")
-    def to_pusher(run_id, _data, current):
-        view = {"page": PATH, "runs": [run_id] if run_id else []}
-        return view if view != current else no_update
+    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.ANA_RUN, "value"),
+                  prevent_initial_call="initial_duplicate")
+    def to_pusher(run_id):
+        return {"page": PATH, "runs": [run_id] if run_id else []}
 
     @app.callback(Output(ids.QUERY, "data", allow_duplicate=True),
                   Input(ids.ANA_RUN, "value"), Input(ids.ANA_FOCUS, "data"), Input(ids.ANA_TARGET, "value"),

@@ -441,11 +441,10 @@ def register(app: Dash, store: LiveStore) -> None:
         return {"ranges": ranges, "runs": runs_in_ranges(figure, ranges)}
 
     # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
-    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.CMP_RUNS, "value"), Input(ids.DATA, "data"),
-                  State(ids.VIEW, "data"), prevent_initial_call="initial_duplicate")
-    def to_pusher(runs, _data, current):
-        view = {"page": PATH, "runs": list(runs or [])}
-        return view if view != current else no_update
+    @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.CMP_RUNS, "value"),
+                  prevent_initial_call="initial_duplicate")
+    def to_pusher(runs):
+        return {"page": PATH, "runs": list(runs or [])}
 
     @app.callback(Output(ids.QUERY, "data", allow_duplicate=True),
                   Input(ids.CMP_RUNS, "value"), Input(ids.CMP_METRIC, "value"), Input(ids.CMP_X, "value"),
