@@ -200,7 +200,7 @@ def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
                         text=[e.message for e in marked], hovertemplate="%{text}<extra></extra>",
                         meta={"role": "anomalies"})
     _decorate(fig, focus, focus_range(analysis, focus))
-    fig.update_layout(title="Loss", yaxis_title="loss", xaxis_title="step")
+    fig.update_layout(title="Loss", yaxis_title="loss", xaxis_title="step", height=440)
     return fig
 
 
@@ -377,7 +377,7 @@ def layout(**query) -> html.Div:
             html.Div(id=ids.ANA_VELOCITY, className="mb-2"),
             dbc.Row([
                 dbc.Col([_card("Convergence", html.Div(id=ids.ANA_CONVERGENCE)),
-                         dcc.Graph(id=ids.ANA_LOSS, config=GRAPH_CONFIG, className="ngd-chart mb-3"),
+                         dcc.Graph(id=ids.ANA_LOSS, config=GRAPH_CONFIG, className="mb-3", style={"height": "440px"}),
                          dcc.Graph(id=ids.ANA_SYSTEM, config=GRAPH_CONFIG, className="mb-3")], xs=12, xl=7),
                 dbc.Col([_card("Anomalies", html.Div(id=ids.ANA_ANOMALIES), className="p-0 ngd-anomalies",
                                style={"maxHeight": "360px", "overflowY": "auto"}),

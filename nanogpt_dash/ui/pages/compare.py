@@ -85,7 +85,8 @@ def metric_traces(store: LiveStore, runs: list[str], metric: str, x_mode: str, s
 
 def _axes(fig: go.Figure, metric: str, x_mode: str) -> go.Figure:
     fig.update_layout(template="plotly_white", margin={"l": 55, "r": 10, "t": 36, "b": 40},
-                      legend={"orientation": "h", "y": -0.22}, yaxis_title=metric, xaxis_title=X_MODES[x_mode])
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.3}, yaxis_title=metric,
+                      xaxis_title=X_MODES[x_mode])
     if x_mode == "wall":
         fig.update_xaxes(type="date")
     return fig
@@ -96,7 +97,9 @@ def overlay_figure(store: LiveStore, runs: list[str], metric: str, x_mode: str, 
     """All runs' curves of `metric` on one chart."""
     fig = go.Figure(metric_traces(store, runs, metric, x_mode, smoothing, styles))
     fig.update_layout(title=f"{metric}: {len(runs)} runs overlaid", uirevision=f"{metric}{x_mode}")
-    return _axes(fig, metric, x_mode)
+    _axes(fig, metric, x_mode)
+    fig.update_layout(height=460, margin={"b": 110})
+    return fig
 
 
 def side_figure(store: LiveStore, run_id: str, metric: str, x_mode: str, smoothing: float, style: dict,
@@ -296,7 +299,7 @@ def layout(**query) -> html.Div:
         dbc.Container([
             controls,
             html.Div(id=ids.CMP_NOTE),
-            dcc.Graph(id=ids.CMP_OVERLAY, config=GRAPH_CONFIG, className="mb-3 ngd-chart"),
+            dcc.Graph(id=ids.CMP_OVERLAY, config=GRAPH_CONFIG, className="mb-3", style={"height": "460px"}),
             html.H6("Side by side (zoom one, all follow)", className="mt-2"),
             dbc.Row(id=ids.CMP_SIDE_ROW, className="g-2 mb-3"),
             dbc.Row([
@@ -316,7 +319,9 @@ def layout(**query) -> html.Div:
             ]),
             html.Div([html.H6("Hyperparameters that differ, against best val loss (drag along an axis to filter the runs "
                               "shown above)", className="mt-2"),
-                      dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, className="mb-3")],
+                      # a phone scrolls the axes sideways rather than squeezing them together
+                      html.Div(dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, style={"minWidth": "760px"},
+                                         className="mb-3"), style={"overflowX": "auto"})],
                      id=ids.CMP_PARCOORDS_BOX, style={"display": "none"}),
         ], fluid=True),
     ])
