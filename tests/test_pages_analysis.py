@@ -2,7 +2,8 @@ import numpy as np
 
 from nanogpt_dash.live import LiveStore
 from nanogpt_dash.tracking import Run
-from nanogpt_dash.ui.pages.analysis import RunAnalyses, loss_figure, time_to_text
+from nanogpt_dash.analytics import AnomalyEvent
+from nanogpt_dash.ui.pages.analysis import RunAnalyses, anomaly_markers, loss_figure, time_to_text
 
 
 def log_curve(run: Run, steps: range, spike_at: int | None = None) -> None:
@@ -35,3 +36,13 @@ def test_analysis_detects_as_data_arrives_and_keeps_earlier_events(runs_dir):
     assert {"smooth", "band", "forecast", "anomalies"} <= set(roles)
     assert "reached 2.5 at step" in time_to_text(second, 2.5)
     run.finish()
+
+
+def test_anomaly_markers_sit_at_each_events_step_and_value_with_its_message():
+    events = [AnomalyEvent("spike", "train/loss", 12, 0.0, "warning", "jumped", 3.5),
+              AnomalyEvent("nonfinite", "train/loss", 20, 0.0, "critical", "NaN", float("nan")),
+              AnomalyEvent("spike", "grad_norm", 12, 0.0, "warning", "other metric", 9.0),
+              AnomalyEvent("plateau", "train/loss", 5, 0.0, "info", "flat", 2.0)]
+    trace = anomaly_markers(events, ("train/loss",), lambda s: s * 100)
+    assert (trace["x"], trace["y"], trace["text"]) == ([1200.0, 2000.0], [3.5, None], ["jumped", "NaN"])
+    assert anomaly_markers(events, ("val/loss",)) is None

@@ -170,6 +170,22 @@ def focus_range(analysis: RunAnalysis, step: int | None) -> list[float] | None:
     return [step - span, step + span]
 
 
+MARKED_KINDS = ("spike", "nonfinite", "val_divergence", "grad_explosion", "throughput_drop")
+
+
+def anomaly_markers(events: list[AnomalyEvent], keys: tuple[str, ...], x_of_step=None) -> dict | None:
+    """A Plotly scatter trace (a dict) marking the events of `keys` at their step and value, hover = the message;
+    None when there are none. `x_of_step` maps steps to the chart's x (default: the step)."""
+    marked = [e for e in events if e.kind in MARKED_KINDS and e.key in keys]
+    if not marked:
+        return None
+    steps = np.array([e.step for e in marked], dtype=np.float64)
+    return {"type": "scatter", "mode": "markers", "name": "anomalies", "x": list(x_of_step(steps) if x_of_step else steps),
+            "y": [e.value if np.isfinite(e.value) else None for e in marked],
+            "marker": {"symbol": "x", "size": 11, "color": "#d62728", "line": {"width": 2}},
+            "text": [e.message for e in marked], "hovertemplate": "%{text}<extra></extra>", "meta": {"role": "anomalies"}}
+
+
 def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
     """Train loss (raw faint, smoothed), val loss, the forecast with its band, and anomaly markers."""
     fig = go.Figure()
@@ -191,14 +207,9 @@ def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
                         name="forecast 90 % band", meta={"role": "band"})
         fig.add_scatter(x=fc.curve_step, y=fc.curve, name=f"val forecast: {fc.value:.3f} at {fc.target_step}",
                         mode="lines", line={"color": "#f28e2b", "dash": "dot"}, meta={"role": "forecast"})
-    marked = [e for e in analysis.events if e.kind in ("spike", "nonfinite", "val_divergence", "grad_explosion")
-              and e.key in (LOSS, VAL)]
-    if marked:
-        ys = [e.value if np.isfinite(e.value) else None for e in marked]
-        fig.add_scatter(x=[e.step for e in marked], y=ys, mode="markers", name="anomalies",
-                        marker={"symbol": "x", "size": 11, "color": "#d62728", "line": {"width": 2}},
-                        text=[e.message for e in marked], hovertemplate="%{text}<extra></extra>",
-                        meta={"role": "anomalies"})
+    markers = anomaly_markers(analysis.events, (LOSS, VAL))
+    if markers is not None:
+        fig.add_trace(markers)
     _decorate(fig, focus, focus_range(analysis, focus))
     fig.update_layout(title="Loss", yaxis_title="loss", xaxis_title="step", height=440)
     return fig
