@@ -21,8 +21,11 @@ def test_analysis_page_fills_in_from_a_real_run_without_console_errors(trained_r
     view.wait_until(lambda: "train/loss" in text(view, "#analysis-summary"), what="the summary table")
     assert "per 1k steps" in text(view, "#analysis-convergence")
     assert "sys/rss_mb" in text(view, "#analysis-summary"), "train.py's writer thread logged system metrics"
-    keys = view.page.evaluate("() => document.querySelector('#chart-analysis-loss .js-plotly-plot').data.map(t => t.meta && t.meta.key)")
-    assert "train/loss" in keys and "val/loss" in keys
+    def chart_keys():
+        return view.page.evaluate("""() => { const el = document.querySelector('#chart-analysis-loss .js-plotly-plot');
+                                             return el && el.data ? el.data.map(t => t.meta && t.meta.key) : []; }""")
+
+    view.wait_until(lambda: {"train/loss", "val/loss"} <= set(chart_keys()), what="train and val loss on the loss chart")
     view.wait_until(lambda: "step 80" in text(view, "#analysis-sample-step"), what="the newest text sample")
     assert text(view, "#analysis-sample").strip(), "the sample's text is shown"
     view.page.fill("#analysis-target input, input#analysis-target", "3.0")
