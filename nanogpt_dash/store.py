@@ -480,3 +480,21 @@ def _empty_batch(cursor: int) -> ScalarBatch:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=repr, allow_nan=True)
+
+
+def copy_database(run_dir: str | Path, dest: str | Path) -> None:
+    """A consistent copy of a run file (SQLite's online backup: a live writer never sees a lock for long)."""
+    source = db_path(run_dir)
+    try:
+        src = _connect(source, read_only=True)
+        try:
+            out = sqlite3.connect(dest)
+            try:
+                src.backup(out, pages=1024)
+                out.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                out.close()
+        finally:
+            src.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot copy run file {source}: {e}") from e

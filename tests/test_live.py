@@ -435,3 +435,56 @@ def test_an_idle_store_of_30_runs_and_7_unreadable_files_uses_under_1_percent_cp
     print(f"idle poller: {share:.2%} of a core")
     assert share < 0.01, f"idle poller used {share:.1%} of a core"
     assert all(store.get(f"bad{i}").error for i in range(7))
+
+
+def test_smoothing_leaves_eval_points_and_the_schedule_alone_and_ends_near_the_last_value(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    with Run(runs_dir / "s") as run:
+        rng = np.random.default_rng(0)
+        for step in range(400):
+            run.log({"train/loss": 3.0 - step / 200 + rng.normal(0, 0.1), "lr": 1e-3 * min(1, step / 50)}, step=step)
+            if step % 200 == 0:
+                run.log({"val/loss": 3.0 - step / 200}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    figures, _, _ = chart_updates(store, ["s"], None, view_state("step", 0.9, [], 800))
+    by_role = {(t["meta"]["key"], t["meta"]["role"]): t for t in figures[0]["data"]}
+    assert len(by_role[("val/loss", "smooth")]["x"]) == 0, "two eval points are never smoothed"
+    assert by_role[("val/loss", "line")]["opacity"] == 1.0
+    smooth, raw = by_role[("train/loss", "smooth")]["y"], by_role[("train/loss", "line")]["y"]
+    # an EMA of weight 0.9 averages about the last 1/(1-0.9) = 10 points: it ends within their range
+    assert min(raw[-30:]) <= smooth[-1] <= max(raw[-30:])
+    lr_chart = figures[1]["data"]
+    assert [t["meta"]["role"] for t in lr_chart] == ["line"], "the learning-rate schedule is never smoothed"
+    assert lr_chart[0]["opacity"] == 1.0
+
+
+def test_time_since_start_is_labelled_in_the_unit_of_the_span(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    with Run(runs_dir / "t") as run:
+        for step in range(5):
+            run.log({"train/loss": 1.0}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    figures, _, _ = chart_updates(store, ["t"], None, view_state("relative", 0.0, [], 800))
+    assert figures[0]["layout"]["xaxis"]["title"]["text"] == "time since start (s)"
+
+
+def test_a_chart_without_points_says_it_is_waiting_and_is_rebuilt_by_the_first_point(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    run = Run(runs_dir / "new")
+    run.log({"lr": 1e-3}, step=0)  # the run exists, its loss has no point yet
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    view = view_state("step", 0.0, [], 800)
+    figures, _, cursor = chart_updates(store, ["new"], None, view)
+    assert figures[0]["layout"]["annotations"][0]["text"] == "waiting for the first step…"
+    run.log({"train/loss": 2.0}, step=1)
+    run.finish()
+    store.poll()
+    figures, extends, _ = chart_updates(store, ["new"], cursor, view)
+    assert figures[0] is not no_update and "annotations" not in figures[0]["layout"], "rebuilt without the note"
