@@ -35,9 +35,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..query import query_runs  # noqa: F401  (part of the page contract)
-from . import live
+from . import analysis, compare, live
 
-PAGES: tuple[ModuleType, ...] = (live,)
+PAGES: tuple[ModuleType, ...] = (live, analysis, compare)
 
 
 def metrics_needed() -> frozenset[str]:
