@@ -82,6 +82,9 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
     _warm_up_json()
     app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
                     inactivity_timeout_ms=int(idle_timeout_s * 1000))
+    # Dash finds assets/*.js on the first request that runs its setup hooks, which a first visit
+    # to a page other than / does not: that page would come without its scripts. Set up now.
+    app._setup_server()
 
     started = time.time()
     stats = {"ws_open": 0, "ws_messages": 0, "ws_sent": 0}

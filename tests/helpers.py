@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -79,3 +80,11 @@ def register_assets(port: int) -> None:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=30) as response:
         response.read()
+
+
+def run_coroutine(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop in the test thread."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -21,7 +21,7 @@ from nanogpt_dash.tracking import Run
 from nanogpt_dash.ui.pages import live
 from nanogpt_dash.ui.shell import client_view, data_push
 
-from helpers import free_port, start_server, stop_process, wait_for_health
+from helpers import free_port, start_server, stop_process, wait_for_health, run_coroutine
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -120,13 +120,13 @@ def test_websocket_garbage_closes_only_that_connection_and_well_formed_odd_value
 
     for junk in ["not json", "[1, 2]", '{"type": "callback_request"}', '{"type": "callback_request", "requestId": "r",'
                  ' "payload": {"output": "nosuch.children"}}', '{"type": 5}', '"text"']:
-        assert asyncio.run(send(junk)) == "closed 1008", junk
+        assert run_coroutine(send(junk)) == "closed 1008", junk
     for values in (["abc", [1], {"runs": [["a"]], "smooth": "abc", "width": [1]}, "tab"], [None, None, None, None]):
         for spec in specs:
             message = {"type": "callback_request", "requestId": "r1", "rendererId": "x",
                        "payload": callback_body(spec, values)}
-            assert asyncio.run(send(json.dumps(message))) in ("callback_response", "no answer", "set_props")
-    assert asyncio.run(send('{"type": "heartbeat"}')) == "heartbeat_ack"
+            assert run_coroutine(send(json.dumps(message))) in ("callback_response", "no answer", "set_props")
+    assert run_coroutine(send('{"type": "heartbeat"}')) == "heartbeat_ack"
     assert wait_for_health(port)["service"] == "nanogpt_dash"
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 

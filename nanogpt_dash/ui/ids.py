@@ -1,5 +1,6 @@
 """Every component id of the app, in one place."""
 
+URL = "url"
 TAB = "tab"  # a new id per page load: one push channel per tab
 DATA = "data-signal"
 QUERY = "query"

@@ -37,6 +37,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
+        dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.VIEW),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.VISIBLE, data=True),
@@ -83,6 +84,15 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Chan
     @app.callback(Input(ids.RECONNECT, "data"), prevent_initial_call=True)
     def reconnect(_n):
         return None
+
+    # A page tells the pusher its view when it loads; when one does not (Dash does not always run
+    # a page's initial callbacks after an in-app navigation), the pusher at least learns the page.
+    app.clientside_callback(
+        ClientsideFunction("ngd", "followPage"),
+        Output(ids.VIEW, "data", allow_duplicate=True),
+        Input(ids.URL, "pathname"), State(ids.VIEW, "data"),
+        prevent_initial_call=True,
+    )
 
     # the view in the address bar (replaceState: no reload, no new history entry per slider move)
     # and in the navbar links, so that moving to another page keeps the selected runs
