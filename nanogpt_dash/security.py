@@ -78,12 +78,17 @@ def callback_request_problem(body: object, callbacks: Callable[[], Mapping[str, 
     outputs, declared = body.get("outputs"), spec.get("output")
     if spec.get("no_output"):
         return None
-    if isinstance(declared, list):
-        if not isinstance(outputs, list) or len(outputs) != len(declared) or not all(map(_dependency_ok, outputs)):
-            return "'outputs' does not match the callback"
-    elif not _dependency_ok(outputs):
+    pairs = list(zip(outputs, declared)) if isinstance(declared, list) and isinstance(outputs, list) \
+        and len(outputs) == len(declared) else [(outputs, declared)] if not isinstance(declared, list) else None
+    if pairs is None or not all(_output_matches(sent, out) for sent, out in pairs):
         return "'outputs' does not match the callback"
     return None
+
+
+def _output_matches(sent: object, declared: object) -> bool:
+    """An output of the request is the declared one (property names may carry Dash's '@hash' suffix)."""
+    return (_dependency_ok(sent) and sent["id"] == getattr(declared, "component_id", None)
+            and sent["property"].split("@")[0] == getattr(declared, "component_property", None))
 
 
 def _plain_json(value: object, depth: int = 0) -> bool:

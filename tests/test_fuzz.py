@@ -42,7 +42,7 @@ def store(tmp_path_factory):
     return store
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(view=st.dictionaries(st.sampled_from(VIEW_KEYS), JSON | ODD, max_size=9), cursor=JSON | ODD)
 def test_the_live_push_takes_any_view_and_cursor(store, view, cursor):
     result = live.push(store, view, cursor, {})
@@ -64,7 +64,7 @@ def served(tmp_path_factory):
     httpx.get(base + "/")  # the first request registers the pages' router callback
     specs = []
     for cb in httpx.get(base + "/_dash-dependencies").json():
-        if cb.get("clientside_function"):
+        if cb.get("clientside_function") or "{" in cb["output"]:  # pattern-matching ids: not built here
             continue
         out = cb["output"]
         outputs = [o for o in out.strip(".").split("...")] if out.startswith("..") else out
@@ -81,11 +81,16 @@ def callback_body(spec: dict, values: list) -> dict:
     outputs = spec["output"]
     return {"output": spec["output_id"], "changedPropIds": [f"{d['id']}.{d['property']}" for d in spec["inputs"]][:1],
             "inputs": fill[:n], "state": fill[n:],
-            "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in outputs] if isinstance(outputs, list)
-            else {"id": outputs.split(".")[0], "property": outputs.split(".")[-1]}}
+            "outputs": [output_dependency(o) for o in outputs] if isinstance(outputs, list) else output_dependency(outputs)}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def output_dependency(output: str) -> dict:
+    """'id.property@hash' (Dash's name of an output) as the renderer sends it."""
+    component, _, prop = output.rpartition(".")
+    return {"id": component or output, "property": prop}
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_http_callback_requests_never_get_a_500(served, data):
     port, specs, _ = served
