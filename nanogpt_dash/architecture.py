@@ -423,3 +423,54 @@ def explain_block(c: ModelConfig, i: int) -> str:
     return (f"Block {i} of {c.n_layer}: attention lets each token gather information from earlier tokens "
             f"({c.n_head} heads), then the MLP lets each token compute on what it gathered. Both read a "
             "normalised copy of the residual stream and add their result back. Expand it to see its parts.")
+
+
+# -- keys of the layer statistics train.py logs (nanogpt_dash/layer_stats.py) ------------------
+
+ACTIVATION_STATS = ("act_mean", "act_std", "act_absmax")
+PARAM_STATS = ("grad_norm", "update_ratio")
+ATTENTION_KIND = "attention"
+STAT_LABELS = {
+    "act_mean": "residual stream mean",
+    "act_std": "residual stream std",
+    "act_absmax": "residual stream max |x|",
+    "grad_norm": "gradient norm",
+    "update_ratio": "update / weight ‖Δw‖/‖w‖",
+}
+
+
+def activation_key(block: int, stat: str) -> str:
+    """The scalar key of a residual-stream statistic after block `block`: 'layers/h.3/act_std'."""
+    return f"layers/h.{block}/{stat}"
+
+
+def param_key(tensor: str, stat: str) -> str:
+    """The scalar key of a parameter-tensor statistic: 'params/transformer.h.3.attn.c_attn.weight/grad_norm'."""
+    return f"params/{tensor}/{stat}"
+
+
+@dataclass(frozen=True)
+class StatKey:
+    node: str  # the graph node the number belongs to
+    stat: str
+    tensor: str | None  # the parameter tensor, for parameter statistics
+    block: int | None
+
+
+def parse_stat_key(key: str) -> StatKey | None:
+    """What a layer-statistics key is about; None for any other metric."""
+    parts = key.split("/")
+    if len(parts) != 3:
+        return None
+    family, subject, stat = parts
+    if family == "layers" and stat in ACTIVATION_STATS and subject.startswith("h.") and subject[2:].isdigit():
+        i = int(subject[2:])
+        return StatKey(block_id(i), stat, None, i)
+    if family == "params" and stat in PARAM_STATS and "." in subject:
+        module = subject.rsplit(".", 1)[0]
+        block = None
+        if module.startswith("transformer.h."):
+            index = module.split(".")[2]
+            block = int(index) if index.isdigit() else None
+        return StatKey(module, stat, subject, block)
+    return None
