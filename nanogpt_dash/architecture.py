@@ -182,6 +182,9 @@ class Architecture:
         except KeyError:
             raise KeyError(f"no node {node_id!r} in this GPT (n_layer={self.config.n_layer})") from None
 
+    def has(self, node_id: str) -> bool:
+        return node_id in self._by_id
+
     def share(self, node: Node) -> float:
         return node.param_count / self.totals.total
 

@@ -1,0 +1,80 @@
+"""Step time of the real train.py with layer statistics off, at the default interval and every step.
+
+    python bench/layer_stats_overhead.py [--iters 200] [--rounds 3] [--threads 1] [--extra --n_layer=6 ...]
+
+Each configuration runs `rounds` times, interleaved so a noisy neighbour hurts all of them alike.
+The step time is train.py's own `iter_ms` (forward, backward, optimizer step and, at collection
+steps, the statistics), read from the run's metrics file; steps 0-4 are skipped as warm-up.
+Attention maps are computed at evals, which are outside `iter_ms` (as eval is for the loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from nanogpt_dash.store import RunReader  # noqa: E402
+
+
+def default_interval() -> int:
+    for line in (REPO / "train.py").read_text().splitlines():
+        if line.startswith("layer_stats_interval"):
+            return int(line.split("=")[1].split("#")[0])
+    raise SystemExit("train.py has no layer_stats_interval")
+
+
+def step_times(out_dir: Path, iters: int, interval: int, threads: int, extra: list[str]) -> np.ndarray:
+    cmd = [sys.executable, "train.py", f"--out_dir={out_dir}", f"--max_iters={iters}", "--device=cpu",
+           f"--eval_interval={iters * 10}", "--eval_iters=1", "--sample_tokens=0", "--log_interval=100000",
+           "--dashboard_autostart=False", f"--layer_stats_interval={interval}", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"train.py failed:\n{result.stderr[-2000:]}")
+    with RunReader(out_dir) as reader:
+        batch = reader.scalars_since(0)
+    rows = [(s, v) for s, k, v in zip(batch.step, batch.key, batch.value) if k == "iter_ms" and s >= 5]
+    return np.array([v for _, v in sorted(rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (the machine may be shared)")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py --key=value arguments")
+    args = parser.parse_args()
+    default = default_interval()
+    settings = [("off", 0), (f"default (every {default})", default), ("every step", 1)]
+    times: dict[str, list[np.ndarray]] = {name: [] for name, _ in settings}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name, interval in settings:
+                times[name].append(step_times(Path(tmp) / f"{interval}-{r}", args.iters, interval, args.threads, args.extra))
+                print(f"round {r + 1}/{args.rounds}: {name}: mean {times[name][-1].mean():.2f} ms", file=sys.stderr)
+    base = np.mean([t.mean() for t in times["off"]])
+    print(f"\ntrain.py on CPU, {args.iters} iterations x {args.rounds} interleaved rounds, {args.threads} thread(s), "
+          f"extra args: {' '.join(args.extra) or '(train.py defaults)'}")
+    print(f"{'layer statistics':<24}{'mean step ms':>14}{'median ms':>12}{'round means ms':>28}{'vs off':>10}")
+    for name, _ in settings:
+        means = [t.mean() for t in times[name]]
+        mean = float(np.mean(means))
+        median = float(np.median(np.concatenate(times[name])))
+        spread = " / ".join(f"{m:.2f}" for m in means)
+        print(f"{name:<24}{mean:>14.2f}{median:>12.2f}{spread:>28}{(mean / base - 1) * 100:>+9.1f}%")
+    noise = statistics.pstdev([t.mean() for t in times["off"]]) / base * 100
+    print(f"round-to-round spread of 'off' (noise floor): {noise:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
