@@ -14,9 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .live import LiveStore
 from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
-from .ui import live_page
+from .ui.app import ASSETS, build_app
+from .ui.pages import metrics_needed
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5"
 BOOTSTRAP_ROUTE = "/static/bootstrap"
 
@@ -61,21 +61,9 @@ def host_name(host_header: str) -> str:
 
 def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Dash, LiveStore]:
     """The Dash app serving `runs_dir`, with /health and the loopback guard installed."""
-    store = store or LiveStore(runs_dir, keys=live_page.KEYS_SHOWN).start()
+    store = store or LiveStore(runs_dir, keys=metrics_needed()).start()
     _warm_up_json()
-    app = Dash(
-        __name__,
-        backend="fastapi",
-        websocket_callbacks=True,
-        websocket_max_workers=8,
-        external_stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
-        assets_folder=str(ASSETS),
-        title="nanogpt_dash",
-        update_title=None,
-        hooks=live_page.RENDERER_HOOKS,
-    )
-    app.layout = live_page.layout()
-    live_page.register(app, store)
+    app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"])
 
     started = time.time()
     stats = {"ws_open": 0, "ws_messages": 0}

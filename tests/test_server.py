@@ -86,7 +86,7 @@ def test_a_port_taken_by_another_program_moves_to_the_next_free_one(runs_dir):
 
 def test_the_page_loads_the_ticker_and_it_agrees_with_the_page(client):
     from nanogpt_dash.ui import ids
-    from nanogpt_dash.ui.live_page import DEFAULT_RATE_HZ, MAX_RATE_HZ
+    from nanogpt_dash.ui.shell import DEFAULT_RATE_HZ, MAX_RATE_HZ
 
     assert "ticker.js" in client.get("/").text
     ticker = (REPO / "assets" / "ticker.js").read_text()

@@ -1,6 +1,8 @@
 """Every component id of the app, in one place."""
 
-URL = "url"
+TAB = "tab"  # a new id per page load: one push channel per tab
+DATA = "data-signal"
+QUERY = "query"
 RUN_SELECT = "run-select"
 PULSE = "pulse"  # assets/ticker.js sets it by this name
 WATCH = "watch"
@@ -21,3 +23,8 @@ MEMORY = "memory"
 
 def chart(name: str) -> str:
     return f"chart-{name}"
+
+
+def nav(path: str) -> str:
+    """The navbar link to the page at `path`."""
+    return "nav-" + (path.strip("/") or "live")

@@ -15,23 +15,25 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from urllib.parse import parse_qs
+from dataclasses import dataclass, field
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from plotly.io.json import to_json_plotly
 
-from ..analytics import Progress, format_duration, progress
-from ..live import LiveStore
-from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
+from ...analytics import Progress, format_duration, progress
+from ...live import LiveStore
+from ...views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
                      x_values)
-from . import ids
-from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
+from .. import ids
+from ..query import query_runs
+from ..figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                       hover_data, line_trace, run_color, smooth_trace, superseded_trace)
 
-DEFAULT_RATE_HZ = 5  # assets/ticker.js uses the same two numbers (a test checks)
-MAX_RATE_HZ = 10
+PATH = "/"
+NAME = "Live"
+ORDER = 0
 HEAP_LIMIT_MB = 512
 PURGE_COOLDOWN_MS = 10_000  # let the garbage collector catch up before purging again
 KPI_PERIOD_S = 0.5
@@ -43,8 +45,43 @@ RENDERER_HOOKS = {
                     "{ window.ngdTicker.answered(); } }" % json.dumps(f"{ids.HEARTBEAT}.data"),
 }
 
-# the metrics this page draws or summarises: the only ones the server keeps in memory
-KEYS_SHOWN = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
+# the metrics this page draws or summarises
+METRICS = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
+
+# Plotly's toolbar without its logo and without anything that uploads to Plotly's cloud
+GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False,
+                "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"]}
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """The page's view as the URL query holds it: `?runs=a,b&x=tokens&smooth=0.6&log=1&superseded=1&zoom_loss=10,90`.
+
+    assets/ngd.js (liveQuery) writes the same parameters; anything unreadable falls back to the default.
+    """
+
+    runs: list[str] = field(default_factory=list)
+    x: str = "step"
+    smooth: float = 0.0
+    log: bool = False
+    superseded: bool = False
+    zoom: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, query: dict) -> "ViewQuery":
+        try:
+            smooth = min(0.99, max(0.0, float(query.get("smooth", 0))))
+        except (TypeError, ValueError):
+            smooth = 0.0
+        zoom = {}
+        for chart in CHARTS:
+            bounds = str(query.get(f"zoom_{chart.name}", "")).split(",")
+            if len(bounds) == 2 and all(bounds):
+                zoom[chart.name] = bounds
+        return cls(runs=query_runs(query), x=query.get("x") if query.get("x") in X_MODES else "step",
+                   smooth=round(smooth, 2), log=query.get("log") == "1", superseded=query.get("superseded") == "1",
+                   zoom=zoom)
+
 
 STATUS_COLORS = {
     "running": "success", "finished": "secondary", "crashed": "danger", "interrupted": "warning",
@@ -52,36 +89,29 @@ STATUS_COLORS = {
 }
 
 
-def layout() -> html.Div:
+def layout(**query) -> html.Div:
+    """The page, with the runs and view of the URL query (see ViewQuery)."""
+    view = ViewQuery.parse(query)
     charts = [
-        dbc.Col(dcc.Graph(id=ids.chart(c.name), figure=build_figure(c, []), config={"displaylogo": False},
+        dbc.Col(dcc.Graph(id=ids.chart(c.name), figure=build_figure(c, []), config=GRAPH_CONFIG,
                           className="ngd-chart"), xs=12, xl=6, className="mb-3")
         for c in CHARTS
     ]
-    rate = dbc.InputGroup([
-        dbc.InputGroupText("updates/s"),
-        dbc.Select(id=ids.RATE, value=str(DEFAULT_RATE_HZ),
-                   options=[{"label": str(hz), "value": str(hz)} for hz in range(1, MAX_RATE_HZ + 1)]),
-    ], size="sm", className="ngd-rate")
-    navbar = dbc.Navbar(dbc.Container([
-        dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
-        html.Div([dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
-                 className="d-flex align-items-center"),
-    ], fluid=True), color="dark", dark=True, className="mb-3")
     runs_card = dbc.Card([
         dbc.CardHeader("Runs"),
-        dbc.CardBody(dbc.Checklist(id=ids.RUN_SELECT, options=[], value=[], className="ngd-runs")),
+        dbc.CardBody(dbc.Checklist(id=ids.RUN_SELECT, options=[], value=view.runs, className="ngd-runs")),
     ], className="mb-3")
+    options = (["log"] if view.log else []) + (["superseded"] if view.superseded else [])
     view_card = dbc.Card([
         dbc.CardHeader("View"),
         dbc.CardBody([
             dbc.Label("x axis", html_for=ids.X_MODE, className="small mb-1"),
-            dbc.Select(id=ids.X_MODE, value="step", size="sm", className="mb-2",
+            dbc.Select(id=ids.X_MODE, value=view.x, size="sm", className="mb-2",
                        options=[{"label": label, "value": mode} for mode, label in X_MODES.items()]),
             dbc.Label("smoothing", html_for=ids.SMOOTHING, className="small mb-0"),
-            dcc.Slider(id=ids.SMOOTHING, min=0, max=0.99, step=0.01, value=0.0, marks={0: "0", 0.5: "0.5", 0.99: "0.99"},
-                       tooltip={"placement": "bottom"}, updatemode="mouseup"),
-            dbc.Checklist(id=ids.VIEW_OPTIONS, className="mt-2 small", switch=True, value=[], options=[
+            dcc.Slider(id=ids.SMOOTHING, min=0, max=0.99, step=0.01, value=view.smooth,
+                       marks={0: "0", 0.5: "0.5", 0.99: "0.99"}, tooltip={"placement": "bottom"}, updatemode="mouseup"),
+            dbc.Checklist(id=ids.VIEW_OPTIONS, className="mt-2 small", switch=True, value=options, options=[
                 {"label": "log scale (y)", "value": "log"},
                 {"label": "show superseded points", "value": "superseded"},
             ]),
@@ -90,15 +120,11 @@ def layout() -> html.Div:
     sample_card = dbc.Card([dbc.CardHeader("Latest sample"), dbc.CardBody(html.Pre(id=ids.SAMPLE, className="ngd-sample mb-0"))],
                            className="mb-3")
     return html.Div([
-        dcc.Location(id=ids.URL),
-        # once a second: the run list, the connection badge, the chart width and the heap check
-        dcc.Interval(id=ids.WATCH, interval=1000),
         dcc.Store(id=ids.PULSE),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.HEARTBEAT),
         dcc.Store(id=ids.WIDTH),
-        dcc.Store(id=ids.ZOOM, data={}),
-        navbar,
+        dcc.Store(id=ids.ZOOM, data=view.zoom),
         dbc.Container([
             dbc.Row([
                 # on a phone the numbers and charts come first, the controls below them
@@ -113,17 +139,15 @@ def layout() -> html.Div:
 def register(app: Dash, store: LiveStore) -> None:
     @app.callback(
         Output(ids.RUN_SELECT, "options"), Output(ids.RUN_SELECT, "value"),
-        Input(ids.WATCH, "n_intervals"), Input(ids.URL, "search"),
-        State(ids.RUN_SELECT, "value"), State(ids.RUN_SELECT, "options"),
+        Input(ids.WATCH, "n_intervals"), State(ids.RUN_SELECT, "value"), State(ids.RUN_SELECT, "options"),
     )
-    def update_runs(_n, search, current, options):
+    def update_runs(_n, current, options):
         now = time.time()
         run_ids = store.run_ids()
         new_options = json.loads(to_json_plotly([run_option(store, run_id, now) for run_id in run_ids]))
         selected = [r for r in (current or []) if r in run_ids]
         if not selected and run_ids:
-            wanted = parse_qs((search or "").lstrip("?")).get("run", [])
-            selected = [r for r in wanted if r in run_ids] or [newest_run(store, run_ids)]
+            selected = [newest_run(store, run_ids)]
         return (new_options if new_options != options else no_update,
                 selected if selected != (current or []) else no_update)
 
@@ -150,6 +174,14 @@ def register(app: Dash, store: LiveStore) -> None:
         # every prop that changes costs each browser a store update: an idle tick changes only the
         # heartbeat, which is always sent (an answer without outputs never reaches RENDERER_HOOKS)
         return (*figures, *extends, no_update if cursor == incoming else cursor, kpis, sample, alerts, time.time())
+
+    app.clientside_callback(
+        ClientsideFunction("ngd", "liveQuery"),
+        Output(ids.QUERY, "data", allow_duplicate=True),
+        Input(ids.RUN_SELECT, "value"), Input(ids.X_MODE, "value"), Input(ids.SMOOTHING, "value"),
+        Input(ids.VIEW_OPTIONS, "value"), Input(ids.ZOOM, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
 
     # assets/ticker.js asks for updates (the pulse store) and hears of each answer (RENDERER_HOOKS);
     # the connection badge follows the time since the last answer as this browser saw it (client
@@ -215,10 +247,10 @@ def register(app: Dash, store: LiveStore) -> None:
     # browser. The server's cursor is unaffected: new points keep being appended at the end.
     app.clientside_callback(
         """
-        function(n, search, ...figures) {
+        function(n, ...figures) {
             const nc = dash_clientside.no_update;
             const mem = performance.memory;
-            const param = new URLSearchParams(search || "").get("heap_limit_mb");
+            const param = new URLSearchParams(window.location.search).get("heap_limit_mb");
             const limitMb = param ? parseFloat(param) : %d;
             const calm = window.ngdLastPurge && Date.now() - window.ngdLastPurge < %d;
             if (!mem || calm || mem.usedJSHeapSize < limitMb * 1048576) { return [nc, ...figures.map(() => nc)]; }
@@ -246,7 +278,7 @@ def register(app: Dash, store: LiveStore) -> None:
         }
         """ % (HEAP_LIMIT_MB, PURGE_COOLDOWN_MS),
         Output(ids.MEMORY, "children"), *[Output(ids.chart(c.name), "figure", allow_duplicate=True) for c in CHARTS],
-        Input(ids.WATCH, "n_intervals"), State(ids.URL, "search"), *[State(ids.chart(c.name), "figure") for c in CHARTS],
+        Input(ids.WATCH, "n_intervals"), *[State(ids.chart(c.name), "figure") for c in CHARTS],
         prevent_initial_call=True,
     )
 
