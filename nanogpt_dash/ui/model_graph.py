@@ -22,7 +22,7 @@ LOG_STATS = frozenset({"grad_norm", "update_ratio"})  # these span decades: colo
 ROW_PX = 64
 COLUMN_PX = 500
 SIDE_PX = 230  # wpe sits beside wte
-MAX_ROWS = 26  # past this many rows the blocks wrap into further columns
+MAX_ROWS = 15  # past this many rows the blocks wrap into further columns
 NO_DATA = "#d9d9d9"
 KIND_COLOURS = {
     "input": "#f0f0f0", "embedding": "#c6dbef", "layernorm": "#fdd0a2", "linear": "#c7e9c0",
@@ -354,14 +354,16 @@ def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_eve
             fig.add_heatmap(z=np.round(z, 3).tolist(), coloraxis="coloraxis", row=i + 1, col=j + 1,
                             hovertemplate=f"layer {i} head {j}<br>query %{{y}} → key %{{x}}<br>%{{z:.3f}}<extra></extra>")
     fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_yaxes(showticklabels=False, autorange="reversed", constrain="domain")
+    for k in range(L * H):  # square maps: each y axis keeps the scale of its own x axis
+        fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", row=k // H + 1, col=k % H + 1)
     tick = {"tickmode": "array", "tickvals": ticks, "ticktext": [labels[t] for t in ticks],
             "showticklabels": True, "tickfont": {"size": 9}, "tickangle": 0}
     for j in range(H):
         fig.update_xaxes(tick, row=L, col=j + 1)
     for i in range(L):
         fig.update_yaxes(tick, row=i + 1, col=1)
-    size = 150 if H <= 6 else 90
+    size = 230 if H <= 4 else 150 if H <= 8 else 90
     fig.update_layout(
         title={"text": f"attention at step {step}: rows are queries, columns the keys they attend to", "x": 0.01,
                "font": {"size": 14}},
@@ -383,9 +385,10 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
     tick = {"tickmode": "array", "tickvals": labels, "ticktext": [visible_token(t) for t in tokens[:T]],
             "tickfont": {"size": 9, "family": "monospace"}, "tickangle": 0}
     return {"data": [trace], "layout": {
-        "title": {"text": f"layer {layer}, head {head} at step {step}", "x": 0.01, "font": {"size": 14}},
-        "xaxis": {**tick, "title": {"text": "key (attended to)"}, "side": "top"},
-        "yaxis": {**tick, "title": {"text": "query"}, "autorange": "reversed", "scaleanchor": "x"},
+        "title": {"text": f"layer {layer}, head {head} at step {step}: row = query, column = key it attends to",
+                  "x": 0.01, "font": {"size": 13}},
+        "xaxis": {**tick, "side": "top"},
+        "yaxis": {**tick, "autorange": "reversed", "scaleanchor": "x"},
         "coloraxis": {"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12}},
-        "height": 640, "margin": {"l": 60, "r": 20, "t": 80, "b": 20},
+        "height": 560, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
         "paper_bgcolor": "white", "plot_bgcolor": "white"}}
