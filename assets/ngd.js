@@ -43,5 +43,7 @@
             return query;
         },
     };
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {ngd: ngd});
+    // add to the object the Dash renderer may already hold, never replace it
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.ngd = ngd;
 })();

@@ -20,8 +20,8 @@ from ..architecture import (
 COLORSCALE = "Viridis"  # perceptually uniform and readable with the common colour-vision deficiencies
 LOG_STATS = frozenset({"grad_norm", "update_ratio"})  # these span decades: coloured by log10
 ROW_PX = 64
-COLUMN_PX = 500
-SIDE_PX = 230  # wpe sits beside wte
+COLUMN_PX = 280
+SIDE_PX = 230  # wpe sits left of wte, outside the columns
 MAX_ROWS = 15  # past this many rows the blocks wrap into further columns
 NO_DATA = "#d9d9d9"
 KIND_COLOURS = {
@@ -45,7 +45,7 @@ def positions(v: GraphView) -> dict[str, tuple[float, float]]:
     for node in ("idx", "transformer.wte"):
         place(node)
         row += 1
-    pos["transformer.wpe"] = (SIDE_PX, 0.0)
+    pos["transformer.wpe"] = (-SIDE_PX, 0.0)
     place("transformer.drop")
     row += 1
     expanded = set(v.blocks_expanded)
@@ -116,14 +116,15 @@ STYLESHEET: list[dict] = [
     {"selector": ".expanded", "style": {
         "background-color": "#f7f7f7", "border-style": "dashed", "text-valign": "top", "text-halign": "center",
         "font-weight": "bold", "padding": 10}},
-    {"selector": ".block", "style": {"font-weight": "bold"}},
+    # a collapsed block is what a long model is read by: larger type survives fitting 48 of them
+    {"selector": ".block", "style": {"font-weight": "bold", "font-size": 18, "height": 50, "text-max-width": 196}},
     {"selector": ":selected", "style": {"border-width": 4, "border-color": "#d95f02"}},
     {"selector": "edge", "style": {
         "width": 2, "line-color": "#969696", "target-arrow-color": "#969696", "target-arrow-shape": "triangle",
         "curve-style": "bezier"}},
     {"selector": ".residual", "style": {
         "line-color": "#2171b5", "target-arrow-color": "#2171b5", "curve-style": "unbundled-bezier",
-        "control-point-distances": [-150], "control-point-weights": [0.5]}},
+        "control-point-distances": [-120], "control-point-weights": [0.5]}},
     {"selector": ".tied", "style": {
         "line-style": "dashed", "line-color": "#bdbdbd", "target-arrow-shape": "none",
         "curve-style": "unbundled-bezier", "control-point-distances": [-260], "control-point-weights": [0.5]}},

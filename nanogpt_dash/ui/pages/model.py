@@ -3,7 +3,8 @@ layer does while it trains (residual-stream statistics, gradients, updates, atte
 
 The graph's elements change only with the configuration or the expanded blocks (so the view
 never jumps while a run trains); colours by statistic travel as a stylesheet. Live data comes
-from the LiveStore on the shell's push (ids.DATA). The pure parts are in ui/model_graph.py.
+from the LiveStore on the shell's push (ids.DATA, relayed as ids.MODEL_PULSE). The pure parts
+are in ui/model_graph.py.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def layout(**query: Any) -> html.Div:
         ]),
     ], className="mb-3")
     return html.Div([
+        dcc.Store(id=ids.MODEL_PULSE),
         dcc.Store(id=ids.MODEL_CONFIG),
         dcc.Store(id=ids.MODEL_EXPANDED, data=DEFAULT_EXPANDED),
         dcc.Store(id=ids.MODEL_HEATMAP_SEEN),
@@ -258,7 +260,13 @@ def detail_view(arch, node_id: str, expanded: list[int]) -> list:
 def register(app: Dash, store: LiveStore) -> None:
     field_ids = [ids.model_field(n) for n in INT_FIELDS]
 
-    @app.callback(Output(ids.MODEL_SOURCE, "options"), Input(ids.DATA, "data"))
+    # the shell's push, relayed into a store of this page: a callback whose Inputs mix the shell's
+    # ids with this page's would be fired (and fail) on every other page
+    @app.callback(Output(ids.MODEL_PULSE, "data"), Input(ids.DATA, "data"))
+    def relay(data):
+        return data
+
+    @app.callback(Output(ids.MODEL_SOURCE, "options"), Input(ids.MODEL_PULSE, "data"))
     def sources(_data):
         return source_options(store.run_ids())
 
@@ -268,9 +276,12 @@ def register(app: Dash, store: LiveStore) -> None:
                                                    Output(ids.model_field("bias"), "value"),
                                                    Output(ids.MODEL_SOURCE, "value"),
                                                    Output(ids.QUERY, "data", allow_duplicate=True)],
-        Input(ids.MODEL_SOURCE, "value"), prevent_initial_call="initial_duplicate",
+        Input(ids.MODEL_SOURCE, "value"), Input(ids.MODEL_PULSE, "data"), State(field_ids[0], "value"),
+        prevent_initial_call="initial_duplicate",
     )
-    def fill_form(source):
+    def fill_form(source, _data, n_layer):
+        if ctx.triggered_id == ids.MODEL_PULSE and (n_layer not in (None, "") or not source):
+            return [no_update] * (len(field_ids) + 4)  # pushes only fill a form still waiting for its run
         chosen = no_update
         if not source:  # no ?runs= or ?preset=: the newest run, else the CPU default
             newest = max(store.run_ids(), key=lambda r: _created(store, r), default=None)
@@ -328,7 +339,7 @@ def register(app: Dash, store: LiveStore) -> None:
         Output(ids.MODEL_STEP, "max"), Output(ids.MODEL_STEP, "marks"), Output(ids.MODEL_STEP, "value"),
         Output(ids.MODEL_FOLLOW, "value"), Output(ids.MODEL_STEP_LABEL, "children"),
         Input(ids.MODEL_STAT, "value"), Input(ids.MODEL_STEP, "value"), Input(ids.MODEL_FOLLOW, "value"),
-        Input(ids.DATA, "data"), Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"),
+        Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"),
     )
     def colour(stat, index, follow, _data, model, expanded):
         run_id = (model or {}).get("run")
@@ -394,7 +405,7 @@ def register(app: Dash, store: LiveStore) -> None:
                                 Input(button, "n_clicks"), State(ids.MODEL_GRAPH, "id"), prevent_initial_call=True)
 
     @app.callback(Output(ids.MODEL_HEATMAP, "figure"), Output(ids.MODEL_HEATMAP_SEEN, "data"),
-                  Input(ids.MODEL_HEATMAP_STAT, "value"), Input(ids.DATA, "data"), Input(ids.MODEL_CONFIG, "data"),
+                  Input(ids.MODEL_HEATMAP_STAT, "value"), Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"),
                   State(ids.MODEL_HEATMAP_SEEN, "data"))
     def heatmap(stat, data, model, seen):
         run_id = (model or {}).get("run")
@@ -416,7 +427,7 @@ def register(app: Dash, store: LiveStore) -> None:
         Output(ids.MODEL_ATTN_LABEL, "children"), Output(ids.MODEL_ATTN_LAYER, "options"),
         Output(ids.MODEL_ATTN_HEAD, "options"), Output(ids.MODEL_ATTN_SEEN, "data"),
         Input(ids.MODEL_ATTN_STEP, "value"), Input(ids.MODEL_ATTN_LAYER, "value"), Input(ids.MODEL_ATTN_HEAD, "value"),
-        Input(ids.DATA, "data"), Input(ids.MODEL_CONFIG, "data"),
+        Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"),
         State(ids.MODEL_ATTN_SEEN, "data"), State(ids.MODEL_ATTN_STEP, "max"),
     )
     def attention(index, layer, head, _data, model, seen, last_max):
