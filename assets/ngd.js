@@ -43,7 +43,5 @@
             return query;
         },
     };
-    // add to the object the Dash renderer may already hold, never replace it
-    window.dash_clientside = window.dash_clientside || {};
-    window.dash_clientside.ngd = ngd;
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {ngd: ngd});
 })();

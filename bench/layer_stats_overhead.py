@@ -33,7 +33,7 @@ def default_interval() -> int:
     raise SystemExit("train.py has no layer_stats_interval")
 
 
-def step_times(out_dir: Path, iters: int, interval: int, threads: int, extra: list[str]) -> np.ndarray:
+def step_times(out_dir: Path, iters: int, interval: int, threads: int, extra: list[str]) -> tuple[np.ndarray, np.ndarray]:
     cmd = [sys.executable, "train.py", f"--out_dir={out_dir}", f"--max_iters={iters}", "--device=cpu",
            f"--eval_interval={iters * 10}", "--eval_iters=1", "--sample_tokens=0", "--log_interval=100000",
            "--dashboard_autostart=False", f"--layer_stats_interval={interval}", *extra]
@@ -43,8 +43,21 @@ def step_times(out_dir: Path, iters: int, interval: int, threads: int, extra: li
         raise SystemExit(f"train.py failed:\n{result.stderr[-2000:]}")
     with RunReader(out_dir) as reader:
         batch = reader.scalars_since(0)
-    rows = [(s, v) for s, k, v in zip(batch.step, batch.key, batch.value) if k == "iter_ms" and s >= 5]
-    return np.array([v for _, v in sorted(rows)])
+    rows = sorted((int(s), v) for s, k, v in zip(batch.step, batch.key, batch.value) if k == "iter_ms" and s >= 5)
+    return np.array([s for s, _ in rows]), np.array([v for _, v in rows])
+
+
+def paired_extra_ms(steps: np.ndarray, ms: np.ndarray, interval: int) -> list[float]:
+    """Each collection step's time minus the median of the 4 steps around it: the same minute, so
+    a busy neighbour mostly cancels out."""
+    at = {int(s): float(v) for s, v in zip(steps, ms)}
+    extra = []
+    for s in at:
+        if s % interval == 0:
+            around = [at[t] for t in (s - 2, s - 1, s + 1, s + 2) if t in at]
+            if len(around) >= 3:
+                extra.append(at[s] - float(np.median(around)))
+    return extra
 
 
 def main() -> None:
@@ -57,10 +70,14 @@ def main() -> None:
     default = default_interval()
     settings = [("off", 0), (f"default (every {default})", default), ("every step", 1)]
     times: dict[str, list[np.ndarray]] = {name: [] for name, _ in settings}
+    extra: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name, interval in settings:
-                times[name].append(step_times(Path(tmp) / f"{interval}-{r}", args.iters, interval, args.threads, args.extra))
+                steps, ms = step_times(Path(tmp) / f"{interval}-{r}", args.iters, interval, args.threads, args.extra)
+                times[name].append(ms)
+                if interval == default:
+                    extra += paired_extra_ms(steps, ms, interval)
                 print(f"round {r + 1}/{args.rounds}: {name}: mean {times[name][-1].mean():.2f} ms", file=sys.stderr)
     base = np.mean([t.mean() for t in times["off"]])
     print(f"\ntrain.py on CPU, {args.iters} iterations x {args.rounds} interleaved rounds, {args.threads} thread(s), "
@@ -74,6 +91,12 @@ def main() -> None:
         print(f"{name:<24}{mean:>14.2f}{median:>12.2f}{spread:>28}{(mean / base - 1) * 100:>+9.1f}%")
     noise = statistics.pstdev([t.mean() for t in times["off"]]) / base * 100
     print(f"round-to-round spread of 'off' (noise floor): {noise:.1f}%")
+    if extra:
+        step_ms = float(np.median(np.concatenate(times["off"])))
+        cost = float(np.median(extra))
+        print(f"paired estimate at the default interval: a collection step costs {cost:+.1f} ms over its neighbours "
+              f"(median of {len(extra)}), i.e. {cost / (default * step_ms) * 100:+.2f}% of the step time "
+              f"averaged over {default} steps")
 
 
 if __name__ == "__main__":
