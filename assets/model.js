@@ -21,6 +21,10 @@
     window.dash_clientside = window.dash_clientside || {};
     Object.assign(window.dash_clientside, {
         ngdModel: {
+            aspect: function (id) {
+                const el = document.getElementById(id);
+                return el && el.clientWidth ? el.clientHeight / el.clientWidth : null;
+            },
             zoomIn: function (n, id) { if (n) { zoomBy(id, 1.3); } return window.dash_clientside.no_update; },
             zoomOut: function (n, id) { if (n) { zoomBy(id, 1 / 1.3); } return window.dash_clientside.no_update; },
             fit: function (n, id) { const cy = cyOf(id); if (n && cy) { cy.fit(undefined, 24); } return window.dash_clientside.no_update; },

@@ -122,3 +122,12 @@ def test_attention_grid_has_one_map_per_layer_and_head_with_probe_text():
     assert focus["data"][0]["z"][0][0] == pytest.approx(float(maps[1, 2, 0, 0]), abs=1e-3)
     with pytest.raises(IndexError, match="outside this model"):
         attention_focus(maps, list("ab c\n"), 2, 0, step=10)
+
+
+def test_a_portrait_view_gets_fewer_taller_columns():
+    from nanogpt_dash.ui.model_graph import rows_for
+
+    v = view(describe(PRESETS["gpt2-xl"]), [])
+    landscape = len({x for x, _ in positions(v, rows_for(620 / 700)).values()})
+    portrait = len({x for x, _ in positions(v, rows_for(600 / 330)).values()})
+    assert portrait < landscape and rows_for(None) == MAX_ROWS

@@ -32,6 +32,7 @@ def nav(path: str) -> str:
 
 # the Model page
 MODEL_PULSE = "model-pulse"
+MODEL_ASPECT = "model-aspect"
 MODEL_SOURCE = "model-source"
 MODEL_NOTE = "model-note"
 MODEL_CONFIG = "model-config"

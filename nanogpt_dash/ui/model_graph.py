@@ -19,10 +19,10 @@ from ..architecture import (
 
 COLORSCALE = "Viridis"  # perceptually uniform and readable with the common colour-vision deficiencies
 LOG_STATS = frozenset({"grad_norm", "update_ratio"})  # these span decades: coloured by log10
-ROW_PX = 64
+ROW_PX = 54
 COLUMN_PX = 280
 SIDE_PX = 230  # wpe sits left of wte, outside the columns
-MAX_ROWS = 15  # past this many rows the blocks wrap into further columns
+MAX_ROWS = 15  # past this many rows the blocks wrap into further columns (for a landscape view)
 NO_DATA = "#d9d9d9"
 KIND_COLOURS = {
     "input": "#f0f0f0", "embedding": "#c6dbef", "layernorm": "#fdd0a2", "linear": "#c7e9c0",
@@ -34,8 +34,15 @@ Series = tuple[np.ndarray, np.ndarray]  # (steps, values) of one metric, oldest 
 
 # -- the graph -----------------------------------------------------------------------------
 
-def positions(v: GraphView) -> dict[str, tuple[float, float]]:
-    """Where each leaf sits: a top-down flow; long models wrap into columns of at most MAX_ROWS rows."""
+def rows_for(aspect: float | None) -> int:
+    """How many rows a column holds for a view `aspect` (height / width) high: fewer, wider columns on a phone."""
+    if not aspect or not math.isfinite(aspect):
+        return MAX_ROWS
+    return int(min(60, max(12, round(17 * aspect))))
+
+
+def positions(v: GraphView, max_rows: int = MAX_ROWS) -> dict[str, tuple[float, float]]:
+    """Where each leaf sits: a top-down flow; long models wrap into columns of at most `max_rows` rows."""
     pos: dict[str, tuple[float, float]] = {}
     col, row = 0, 0.0
 
@@ -52,7 +59,7 @@ def positions(v: GraphView) -> dict[str, tuple[float, float]]:
     n_blocks = len(v.blocks_expanded) + len(v.blocks_collapsed)
     for i in range(n_blocks):
         height = 10.6 if i in expanded else 1.0
-        if row + height > MAX_ROWS and row > 0:
+        if row + height > max_rows and row > 0:
             col, row = col + 1, 0.0
         if i in expanded:
             row += 0.3
@@ -75,10 +82,11 @@ def elements(
     expanded: Sequence[int],
     colours: Mapping[str, str] | None = None,
     values: Mapping[str, float] | None = None,
+    max_rows: int = MAX_ROWS,
 ) -> list[dict]:
     """Cytoscape elements of the graph; `colours`/`values` (by node id) paint nodes by a statistic."""
     v = view(arch, expanded)
-    pos = positions(v)
+    pos = positions(v, max_rows)
     colours, values = colours or {}, values or {}
     out: list[dict] = []
     for i in v.blocks_expanded:
@@ -107,7 +115,7 @@ def elements(
 
 STYLESHEET: list[dict] = [
     {"selector": "node", "style": {
-        "label": "data(label)", "shape": "round-rectangle", "width": 200, "height": 38,
+        "label": "data(label)", "shape": "round-rectangle", "width": 200, "height": 36,
         "background-color": "data(bg)", "color": "data(fg)", "border-width": 1, "border-color": "#7f7f7f",
         "text-valign": "center", "text-halign": "center", "text-wrap": "wrap", "text-max-width": 190,
         "font-size": 12}},
@@ -124,10 +132,10 @@ STYLESHEET: list[dict] = [
         "curve-style": "bezier"}},
     {"selector": ".residual", "style": {
         "line-color": "#2171b5", "target-arrow-color": "#2171b5", "curve-style": "unbundled-bezier",
-        "control-point-distances": [-120], "control-point-weights": [0.5]}},
+        "control-point-distances": [-240], "control-point-weights": [0.5]}},
     {"selector": ".tied", "style": {
         "line-style": "dashed", "line-color": "#bdbdbd", "target-arrow-shape": "none",
-        "curve-style": "unbundled-bezier", "control-point-distances": [-260], "control-point-weights": [0.5]}},
+        "curve-style": "unbundled-bezier", "control-point-distances": [-400], "control-point-weights": [0.5]}},
 ]
 
 
@@ -364,10 +372,9 @@ def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_eve
         fig.update_xaxes(tick, row=L, col=j + 1)
     for i in range(L):
         fig.update_yaxes(tick, row=i + 1, col=1)
-    size = 230 if H <= 4 else 150 if H <= 8 else 90
+    size = 190 if H <= 4 else 140 if H <= 8 else 90
     fig.update_layout(
-        title={"text": f"attention at step {step}: rows are queries, columns the keys they attend to", "x": 0.01,
-               "font": {"size": 14}},
+        title={"text": f"step {step}", "x": 0.01, "font": {"size": 13}},
         coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12, "title": {"text": "p"}}},
         height=80 + size * L, margin={"l": 30, "r": 40, "t": 60, "b": 30},
         paper_bgcolor="white", plot_bgcolor="white")
@@ -386,8 +393,7 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
     tick = {"tickmode": "array", "tickvals": labels, "ticktext": [visible_token(t) for t in tokens[:T]],
             "tickfont": {"size": 9, "family": "monospace"}, "tickangle": 0}
     return {"data": [trace], "layout": {
-        "title": {"text": f"layer {layer}, head {head} at step {step}: row = query, column = key it attends to",
-                  "x": 0.01, "font": {"size": 13}},
+        "title": {"text": f"layer {layer} · head {head} · step {step}", "x": 0.01, "font": {"size": 13}},
         "xaxis": {**tick, "side": "top"},
         "yaxis": {**tick, "autorange": "reversed", "scaleanchor": "x"},
         "coloraxis": {"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12}},

@@ -24,7 +24,7 @@ from ...architecture import (
 from ...live import LiveStore
 from .. import ids
 from ..model_graph import (
-    STYLESHEET, Series, attention_focus, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
+    STYLESHEET, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
     node_values, stat_keys, steps_of, text_colour,
 )
 from ..query import query_runs
@@ -105,9 +105,11 @@ def layout(**query: Any) -> html.Div:
         toolbar, colour_controls,
         dbc.Row([
             dbc.Col(graph, xs=12, lg=8, className="mb-2"),
-            dbc.Col(html.Div(id=ids.MODEL_DETAIL, className="ngd-detail",
-                             children=html.P("Click or tap a part of the model to see what it holds and does.",
-                                             className="text-muted")), xs=12, lg=4),
+            dbc.Col([html.Div(id=ids.MODEL_DETAIL, className="ngd-detail",
+                              children=html.P("Click or tap a part of the model to see what it holds and does.",
+                                              className="text-muted")),
+                     dbc.Button(id=ids.MODEL_TOGGLE, size="sm", color="primary", outline=True,
+                                style={"display": "none"})], xs=12, lg=4),
         ]),
     ]), className="mb-3")
     heatmap_card = dbc.Card([
@@ -121,6 +123,8 @@ def layout(**query: Any) -> html.Div:
     attention_card = dbc.Card([
         dbc.CardHeader("Attention on the probe text (the first tokens of the validation set)"),
         dbc.CardBody([
+            html.P("Each map: a row is a query (the token looking back), a column a key (the token it looks at); "
+                   "brightness is the attention probability, and each row sums to 1.", className="small text-muted mb-1"),
             html.Div(id=ids.MODEL_ATTN_LABEL, className="small mb-1"),
             dcc.Slider(id=ids.MODEL_ATTN_STEP, min=0, max=0, step=1, value=0, marks={}),
             dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure("")),
@@ -135,6 +139,7 @@ def layout(**query: Any) -> html.Div:
     ], className="mb-3")
     return html.Div([
         dcc.Store(id=ids.MODEL_PULSE),
+        dcc.Store(id=ids.MODEL_ASPECT),
         dcc.Store(id=ids.MODEL_CONFIG),
         dcc.Store(id=ids.MODEL_EXPANDED, data=DEFAULT_EXPANDED),
         dcc.Store(id=ids.MODEL_HEATMAP_SEEN),
@@ -230,11 +235,9 @@ def slider_marks(steps: list[int], most: int = 6) -> dict:
     return {i: str(steps[i]) for i in sorted(chosen)}
 
 
-def detail_view(arch, node_id: str, expanded: list[int]) -> list:
-    """The detail panel of one node: numbers, its tensors, its explanation, and a block toggle."""
+def detail_view(arch, node_id: str) -> list:
+    """The detail panel of one node: numbers, its tensors, its explanation."""
     d = node_detail(arch, node_id)
-    parts = node_id.split(".")
-    block = int(parts[2]) if len(parts) >= 3 and parts[:2] == ["transformer", "h"] and parts[2].isdigit() else None
     table = dbc.Table([
         html.Thead(html.Tr([html.Th("tensor"), html.Th("shape"), html.Th("count"), html.Th("share")])),
         html.Tbody([html.Tr([html.Td(html.Code(t.name)), html.Td(t.shape), html.Td(t.count),
@@ -247,12 +250,13 @@ def detail_view(arch, node_id: str, expanded: list[int]) -> list:
         table,
         html.P(d.explanation),
     ]
-    toggle_label = None
-    if block is not None:
-        toggle_label = f"collapse block {block}" if block in expanded else f"expand block {block}"
-    children.append(dbc.Button(toggle_label or "", id=ids.MODEL_TOGGLE, size="sm", color="primary", outline=True,
-                               style={} if toggle_label else {"display": "none"}))
     return children
+
+
+def block_of(node_id: str) -> int | None:
+    """The block a node id belongs to ('transformer.h.3.ln_1' -> 3), None outside the blocks."""
+    parts = node_id.split(".")
+    return int(parts[2]) if len(parts) >= 3 and parts[:2] == ["transformer", "h"] and parts[2].isdigit() else None
 
 
 # -- callbacks -------------------------------------------------------------------------------
@@ -327,12 +331,17 @@ def register(app: Dash, store: LiveStore) -> None:
             expanded = DEFAULT_EXPANDED
         return {"config": config, "run": stats_run}, note, totals_view(config), expanded
 
+    # the graph box's height / width, once per page load: a phone gets fewer, taller columns
+    app.clientside_callback(ClientsideFunction("ngdModel", "aspect"), Output(ids.MODEL_ASPECT, "data"),
+                            Input(ids.MODEL_GRAPH, "id"))
+
     @app.callback(Output(ids.MODEL_GRAPH, "elements"), Output(ids.MODEL_GRAPH, "layout"),
-                  Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"))
-    def draw(model, expanded):
+                  Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"), Input(ids.MODEL_ASPECT, "data"))
+    def draw(model, expanded, aspect):
         if not model or not model.get("config"):
             return [], LAYOUT
-        return elements(describe(model_config(model["config"])), expanded or []), dict(LAYOUT)
+        arch = describe(model_config(model["config"]))
+        return elements(arch, expanded or [], max_rows=rows_for(aspect)), dict(LAYOUT)
 
     @app.callback(
         Output(ids.MODEL_GRAPH, "stylesheet"), Output(ids.MODEL_LEGEND, "children"),
@@ -366,16 +375,23 @@ def register(app: Dash, store: LiveStore) -> None:
         return (colour_stylesheet(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
                 f"step {step:,}")
 
-    @app.callback(Output(ids.MODEL_DETAIL, "children"),
+    @app.callback(Output(ids.MODEL_DETAIL, "children"), Output(ids.MODEL_TOGGLE, "children"),
+                  Output(ids.MODEL_TOGGLE, "style"),
                   Input(ids.MODEL_GRAPH, "tapNodeData"), Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"))
     def detail(node, model, expanded):
+        hidden = {"display": "none"}
         if not node or not model or not model.get("config"):
-            return no_update
+            return no_update, no_update, hidden
         arch = describe(model_config(model["config"]))
         try:
-            return detail_view(arch, node["id"], expanded or [])
+            children = detail_view(arch, node["id"])
         except KeyError:  # a node of the previous configuration
-            return html.P("Click or tap a part of the model to see what it holds and does.", className="text-muted")
+            return (html.P("Click or tap a part of the model to see what it holds and does.", className="text-muted"),
+                    "", hidden)
+        block = block_of(node["id"])
+        if block is None:
+            return children, "", hidden
+        return children, f"collapse block {block}" if block in (expanded or []) else f"expand block {block}", {}
 
     @app.callback(Output(ids.MODEL_EXPANDED, "data", allow_duplicate=True),
                   Input(ids.MODEL_TOGGLE, "n_clicks"), Input(ids.MODEL_EXPAND_ALL, "n_clicks"),
@@ -392,10 +408,9 @@ def register(app: Dash, store: LiveStore) -> None:
             return []
         if not _toggle or not node:
             return no_update
-        parts = node["id"].split(".")
-        if len(parts) < 3 or not parts[2].isdigit():
+        block = block_of(node["id"])
+        if block is None:
             return no_update
-        block = int(parts[2])
         expanded = set(expanded or [])
         expanded ^= {block}
         return sorted(expanded)
