@@ -103,3 +103,30 @@ def test_model_page_shows_the_runs_gpt_and_its_statistics_fill_in_while_it_train
         return k; })()""")
     assert overlaps == 0
     assert not p.errors, p.errors
+
+
+def test_explorer_names_the_bad_field_and_a_run_without_model_args_gets_a_placeholder(server, runs_dir, open_page):
+    from nanogpt_dash.tracking import Run
+
+    with Run(runs_dir / "bare") as run:  # logged through nanogpt_dash.init without model_args
+        run.log({"train/loss": 1.0}, step=0)
+    port, _ = server
+    p = open_page(width=390, height=844)
+    page = p.page
+    page.goto(f"http://127.0.0.1:{port}/?run=bare")
+    p.wait_until(lambda: "runs=bare" in (page.get_attribute("#nav-model", "href") or ""), timeout=60,
+                 what="the navbar's Model link to carry the run")
+    page.click("#nav-model")
+    p.wait_until(lambda: "has no model arguments" in page.inner_text("#model-note"), timeout=30, what="the placeholder")
+    assert "model_args" in page.inner_text("#model-note")
+    assert graph(page, "cy.nodes().length") == 0
+
+    page.select_option("#model-source", "preset:shakespeare-char")
+    p.wait_until(lambda: len(block_ids(page)) == 6, timeout=30, what="the baby GPT's 6 blocks")
+    assert "10,745,088" in page.inner_text("#model-totals") and "10,646,784" in page.inner_text("#model-totals")
+    page.fill("#model-field-n_head", "5")
+    page.press("#model-field-n_head", "Enter")
+    p.wait_until(lambda: "n_embd: 384 is not divisible by n_head=5" in page.inner_text("#model-note"), timeout=30,
+                 what="the message naming the field")
+    assert "Traceback" not in page.content()
+    assert not p.errors, p.errors

@@ -19,12 +19,12 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html,
 
 from ...architecture import (
     ACTIVATION_STATS, ATTENTION_KIND, MODEL_FIELDS, PARAM_STATS, PRESET_LABELS, PRESETS, STAT_LABELS,
-    ArchitectureError, config_dict, describe, human, model_config, parse_stat_key,
+    Architecture, ArchitectureError, config_dict, describe, human, model_config, parse_stat_key,
 )
 from ...live import LiveStore
 from .. import ids
 from ..model_graph import (
-    STYLESHEET, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
+    STYLESHEET, ColourScale, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
     node_values, stat_keys, steps_of, text_colour,
 )
 from ..query import query_runs
@@ -216,7 +216,7 @@ def colour_stylesheet(colours: dict[str, str]) -> list[dict]:
     return STYLESHEET + rules
 
 
-def legend(stat: str, scale, count: int) -> html.Div:
+def legend(stat: str, scale: ColourScale, count: int) -> html.Div:
     """A colour bar with numbers under it."""
     ticks = scale.ticks(3)
     return html.Div([
@@ -235,7 +235,7 @@ def slider_marks(steps: list[int], most: int = 6) -> dict:
     return {i: str(steps[i]) for i in sorted(chosen)}
 
 
-def detail_view(arch, node_id: str) -> list:
+def detail_view(arch: Architecture, node_id: str) -> list:
     """The detail panel of one node: numbers, its tensors, its explanation."""
     d = node_detail(arch, node_id)
     table = dbc.Table([
