@@ -361,7 +361,7 @@ def _explain_embed_add(c: ModelConfig) -> str:
 
 
 def _explain_ln(c: ModelConfig, branch: str) -> str:
-    return (f"LayerNorm rescales each token's vector to mean 0 and variance 1, then applies a learned gain"
+    return ("LayerNorm rescales each token's vector to mean 0 and variance 1, then applies a learned gain"
             + (" and bias" if c.bias else "") + f" per channel. It normalises what goes into the {branch}, "
             "not the residual stream itself (pre-norm), so gradients flow straight through the additions "
             "and deep stacks stay trainable.")

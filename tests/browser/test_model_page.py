@@ -82,7 +82,7 @@ def test_model_page_shows_the_runs_gpt_and_its_statistics_fill_in_while_it_train
     assert ticks and all(isinstance(t, str) for t in ticks), "the probe text on the axes"
 
     # colour the graph by a statistic: a legend with numbers appears
-    page.select_option(f"#model-stat", "act_std")
+    page.select_option("#model-stat", "act_std")
     p.wait_until(lambda: page.locator("#model-legend-scale").count() == 1, what="the colour legend")
     assert any(ch.isdigit() for ch in page.inner_text("#model-legend-scale"))
 
