@@ -14,7 +14,7 @@ import inspect
 import math
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -404,7 +404,11 @@ def save_checkpoint(
         "config": _plain(config),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Write a temp file and rename it over ckpt.pt, so a crash mid-save never leaves half a file.
+    # Created with mode 0666 and the process umask applied (0644 under the usual 022), like
+    # nanoGPT's torch.save; tempfile.mkstemp would make it 0600, unreadable to the rest of a team.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(checkpoint, f)

@@ -45,6 +45,11 @@ dashboard = True               # False: no metrics database, no server, nothing 
 dashboard_port = 8050
 dashboard_autostart = True      # start a dashboard server if none answers on dashboard_port
 run_name = ''                  # shown in the dashboard; defaults to the out_dir's name
+# nanoGPT's Weights & Biases keys, accepted so its configs and command lines run unchanged:
+# metrics go to the dashboard instead, wandb_run_name names the run there, wandb_project is unused
+wandb_log = False
+wandb_project = ''
+wandb_run_name = ''
 sample_tokens = 200            # length of the text sample generated at each eval ('0' to skip)
 layer_stats_interval = 50      # every N steps: per-layer activation, gradient and update statistics (0: off)
 # data
@@ -94,7 +99,13 @@ if dtype == 'auto':
     else:
         dtype = 'float32'
 if device_type != 'cuda' and dtype != 'float32':
-    sys.exit(f"train.py: dtype={dtype!r} needs a CUDA device; use --dtype=float32 on {device_type}")
+    # As in nanoGPT, 16-bit dtypes only switch on CUDA autocast: elsewhere the autocast context
+    # below is a no-op and every tensor stays float32. Say so, and record what actually runs.
+    print(f"dtype={dtype!r} has no effect on {device_type} (autocast is CUDA-only here): training in float32")
+    dtype = 'float32'
+if wandb_log:
+    print("wandb_log=True: metrics go to the nanogpt_dash dashboard, not Weights & Biases "
+          f"(run name {run_name or wandb_run_name or Path(out_dir).name!r}; wandb_project is unused)")
 
 # DDP: torchrun sets RANK, LOCAL_RANK and WORLD_SIZE for each process it starts.
 ddp = int(os.environ.get('RANK', -1)) != -1
@@ -230,7 +241,7 @@ raw_model = model.module if ddp else model
 # dashboard: one tracking run per run directory (only the master process logs)
 run = None
 if dashboard and master_process:
-    run = nanogpt_dash.init(out_dir, name=run_name or None, config=config, model_args=model_args,
+    run = nanogpt_dash.init(out_dir, name=run_name or wandb_run_name or None, config=config, model_args=model_args,
                             resume_step=iter_num if init_from == 'resume' else None)
     if dashboard_autostart:
         from nanogpt_dash.launch import ensure_dashboard

@@ -1,6 +1,7 @@
 /* nanogpt_dash: the clientside callbacks of the shell and the pages (ClientsideFunction("ngd", name)). */
 (function () {
     "use strict";
+    const CHART_NAMES = ["loss", "lr", "grad_norm", "throughput"];  // ui/figures.py CHARTS, in order (a test checks)
     function queryString(query) {
         const params = new URLSearchParams();
         Object.entries(query || {}).forEach(([key, value]) => {
@@ -28,6 +29,33 @@
                 return runs ? path + runs : path;
             });
             return hrefs;
+        },
+
+        /* The Live page's view: for the server's pusher (ids.VIEW) and for the address bar (ids.QUERY). */
+        liveView: function (runs, x, smooth, options, zoom, width, resync) {
+            const view = {page: "/", runs: runs || [], x: x, smooth: smooth, options: options || [], zoom: zoom || {},
+                          width: width || null, resync: resync || null};
+            return [view, ngd.liveQuery(runs, x, smooth, options, zoom)];
+        },
+
+        /* Each chart's x range as the user last set it (null: the overview), from relayout events. */
+        collectZoom: function () {
+            const args = Array.from(arguments);
+            const events = args.slice(0, -1), zoom = Object.assign({}, args[args.length - 1] || {});
+            const triggered = (window.dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+            let changed = false;
+            events.forEach((r, i) => {
+                const name = CHART_NAMES[i];
+                if (!r || !triggered.includes(`chart-${name}.relayoutData`)) { return; }
+                let next;
+                if (r["xaxis.autorange"]) { next = null; }
+                else if ("xaxis.range[0]" in r) { next = [r["xaxis.range[0]"], r["xaxis.range[1]"]]; }
+                else if (Array.isArray(r["xaxis.range"])) { next = r["xaxis.range"]; }
+                else { return; }
+                zoom[name] = next;
+                changed = true;
+            });
+            return changed ? zoom : window.dash_clientside.no_update;
         },
 
         /* The Live page's controls as URL parameters (ViewQuery in ui/pages/live.py reads them back). */

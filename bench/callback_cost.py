@@ -46,7 +46,8 @@ from nanogpt_dash.live import LiveRun, LiveStore, Series  # noqa: E402
 from nanogpt_dash.store import RunMeta, RunWriter, Segment  # noqa: E402
 from nanogpt_dash.ui import ids  # noqa: E402
 from nanogpt_dash.ui.figures import CHARTS  # noqa: E402
-from nanogpt_dash.ui.pages.live import chart_updates, kpi_cards, latest_sample, run_alerts, view_state  # noqa: E402
+from nanogpt_dash.ui.live_charts import chart_updates, view_state  # noqa: E402
+from nanogpt_dash.ui.pages.live import kpi_cards, latest_sample, run_alerts  # noqa: E402
 
 KEYS = ("train/loss", "lr", "grad_norm", "tokens_per_sec")
 LOG_EVERY_S = 0.1  # the synthetic runs log 10 times a second

@@ -40,7 +40,7 @@ from chromium import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS, LOSS_CHART_HAS_POINTS_
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.net import probe_health  # noqa: E402
 from nanogpt_dash.tracking import Run  # noqa: E402
-from nanogpt_dash.ui.pages.live import METRICS  # noqa: E402
+from nanogpt_dash.ui.pages import metrics_needed  # noqa: E402
 
 LOGS_PER_S = 10
 METRICS = ("train/loss", "lr", "grad_norm", "tokens_per_sec",
@@ -143,7 +143,7 @@ def summary(samples: list[Sample], warm_h: float) -> list[str]:
     warm = next((s for s in samples if s.sim_h >= warm_h), samples[0])
     end = samples[-1]
     grown = end.server_mb - warm.server_mb
-    kept = sum(1 for m in METRICS if m in METRICS) / len(METRICS)  # the server holds only what the page shows
+    kept = sum(1 for m in METRICS if m in metrics_needed()) / len(METRICS)  # the server holds only what the page shows
     held = int((end.written - warm.written) * kept)
     series = held * STORE_BYTES_PER_POINT / 2**20
     peak = max(s.server_mb for s in samples)

@@ -1,4 +1,4 @@
-"""`python -m nanogpt_dash [serve|runs|export]`: the dashboard server and run utilities."""
+"""`python -m nanogpt_dash [serve|runs|export|run|import-tb]`: the dashboard server and run utilities."""
 
 from __future__ import annotations
 
@@ -29,14 +29,38 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
     export.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
+    wrap = sub.add_parser("run", help="run an unmodified nanoGPT command and record it from its stdout",
+                          usage="python -m nanogpt_dash run [--out-dir DIR] [--port N] [--no-dashboard] -- CMD ...")
+    wrap.add_argument("--out-dir", type=Path, help="run directory (default: the command's out_dir, else runs/<script>)")
+    wrap.add_argument("--port", type=int, default=8050, help="dashboard port (default 8050)")
+    wrap.add_argument("--no-dashboard", action="store_true", help="record only; start no dashboard server")
+    wrap.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+
+    import_tb = sub.add_parser("import-tb", help="import TensorBoard event files, one run per run directory")
+    import_tb.add_argument("logdir", type=Path, help="a TensorBoard log directory")
+    import_tb.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["serve", *argv]  # `python -m nanogpt_dash --runs DIR --port N`: serve is the default command
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+        args = parser.parse_args(["serve", *argv])
     try:
         if args.command == "runs":
             return _list(args.runs)
         if args.command == "export":
             return _export(args)
+        if args.command == "run":
+            from .wrap import run_command
+
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            return run_command(cmd, args.out_dir, dashboard=not args.no_dashboard, port=args.port)
+        if args.command == "import-tb":
+            from .tb_import import import_logdir
+
+            import_logdir(args.logdir, args.runs, progress=sys.stderr)
+            return 0
         return _serve(args)
     except NanogptDashError as e:
         print(f"nanogpt_dash: {e}", file=sys.stderr)

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -144,6 +144,12 @@ class LiveRun:
         """Changes when points already shown may no longer be right: a resume, or a replaced file."""
         return f"{self.generation}.{len(self.meta.segments) if self.meta else 0}"
 
+    def signature(self) -> tuple:
+        """Changes whenever a reader of this run has something new to see."""
+        meta = self.meta
+        return (self.cursor, self.event_cursor, self.generation, self.error,
+                None if meta is None else (meta.status, len(meta.segments)))
+
     def reset(self) -> None:
         """Forget everything read so far (the file was replaced or shrank); the next poll reads it anew."""
         self.series, self.events, self.arrays = {}, [], []
@@ -169,6 +175,7 @@ class LiveStore:
         self._discovered_at = 0.0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._listeners: list[Callable[[set[str]], None]] = []
 
     # -- reading (callbacks) -----------------------------------------------------------------
 
@@ -261,6 +268,10 @@ class LiveStore:
             runs = list(self._runs.values())
         return sum(s.nbytes() for run in runs for s in run.series.values())
 
+    def listen(self, listener: Callable[[set[str]], None]) -> None:
+        """Call `listener(run_ids)` from the poller thread after each poll that changed those runs."""
+        self._listeners.append(listener)
+
     # -- tailing (poller thread) -------------------------------------------------------------
 
     def start(self, interval: float = POLL_INTERVAL_S) -> "LiveStore":
@@ -289,8 +300,15 @@ class LiveStore:
                         self._runs[path.name] = LiveRun(run_id=path.name, path=path)
         with self._lock:
             runs = list(self._runs.values())
+        changed = set()
         for run in runs:
+            before = run.signature()
             self._tail(run, now)
+            if run.signature() != before:
+                changed.add(run.run_id)
+        if changed:
+            for listener in self._listeners:
+                listener(changed)
 
     def _tail(self, run: LiveRun, now: float) -> None:
         """Read what is new in one run; any failure marks only this run, which retries next poll."""

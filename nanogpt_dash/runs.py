@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Sequence
 
 from .errors import NanogptDashError
-from .store import DB_NAME, RunMeta, RunReader, StoreError, find_run_dirs
+from .store import DB_NAME, RunMeta, RunReader, Segment, StoreError, find_run_dirs
 
 STALLED_AFTER_S = 30.0
 LOSS_KEY = "train/loss"
@@ -76,3 +78,79 @@ def format_loss(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4f}" if math.isfinite(value) else str(value)
+
+
+class CheckpointError(NanogptDashError):
+    """A run's checkpoint exists but cannot be read."""
+
+
+CHECKPOINT_NAME = "ckpt.pt"
+
+
+def checkpoint_path(run_dir: str | Path) -> Path | None:
+    """The run's checkpoint: ckpt.pt in the run directory, else the newest one its events name."""
+    local = Path(run_dir) / CHECKPOINT_NAME
+    if local.is_file():
+        return local
+    with RunReader(run_dir) as reader:
+        saved = reader.events_since(0, kind="checkpoint")
+    for event in reversed(saved):
+        path = Path(str(event.payload.get("path", "")))
+        if path.name and path.is_file():
+            return path
+    return None
+
+
+def model_args_for(run_dir: str | Path) -> dict[str, Any]:
+    """The run's model args as recorded, else those of its checkpoint (nanoGPT's or ours); {} if neither."""
+    with RunReader(run_dir) as reader:
+        recorded = reader.meta().model_args
+    if recorded:
+        return dict(recorded)
+    path = checkpoint_path(run_dir)
+    if path is None:
+        return {}
+    stat = path.stat()
+    return dict(_checkpoint_model_args(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=64)
+def _checkpoint_model_args(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    import torch  # only here: listing runs must not wait for torch to import
+
+    try:
+        try:  # mmap: only the pages holding model_args are read, not the weights
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files from torch's pre-1.6 format cannot be mapped
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a truncated or foreign file
+        raise CheckpointError(f"cannot read model args from {path}: {e}; is it a nanoGPT checkpoint?") from e
+    args = checkpoint.get("model_args") if isinstance(checkpoint, dict) else None
+    if not isinstance(args, dict):
+        raise CheckpointError(f"{path} has no 'model_args' dict; nanoGPT and train.py checkpoints have one")
+    return args
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    step: int  # where the segment with the new value starts
+    key: str
+    old: Any  # None when the key was absent before
+    new: Any  # None when the key is absent now
+
+
+def changes_between(segments: Sequence[Segment]) -> list[ConfigChange]:
+    """Keys whose value differs from the previous segment's, at the step each new segment starts."""
+    changes = []
+    for before, after in zip(segments, segments[1:]):
+        for key in sorted(before.config.keys() | after.config.keys()):
+            old, new = before.config.get(key), after.config.get(key)
+            if old != new:
+                changes.append(ConfigChange(after.start_step, key, old, new))
+    return changes
+
+
+def config_changes(run_dir: str | Path) -> list[ConfigChange]:
+    """Which configuration keys changed at which step, over the run's resumes."""
+    with RunReader(run_dir) as reader:
+        return changes_between(reader.meta().segments)

@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .live import LiveStore
 from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
-from .ui.app import ASSETS, build_app
+from .security import RefuseForeignOrigin
+from .ui.app import build_app
 from .ui.pages import metrics_needed
 
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5"
@@ -45,9 +46,14 @@ class Guard:
                 self.stats["ws_messages"] += 1
             return message
 
+        async def counting_send(message):
+            if message["type"] == "websocket.send":
+                self.stats["ws_sent"] += 1
+            await send(message)
+
         self.stats["ws_open"] += 1
         try:
-            await self.app(scope, counting_receive, send)
+            await self.app(scope, counting_receive, counting_send)
         finally:
             self.stats["ws_open"] -= 1
 
@@ -66,7 +72,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
     app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"])
 
     started = time.time()
-    stats = {"ws_open": 0, "ws_messages": 0}
+    stats = {"ws_open": 0, "ws_messages": 0, "ws_sent": 0}
     server = app.server
 
     @server.get("/health")
@@ -79,10 +85,12 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
             "runs": len(store.run_ids()),
             "clients": stats["ws_open"],
             "websocket_messages": stats["ws_messages"],
+            "websocket_sent": stats["ws_sent"],
             "pid": os.getpid(),
         })
 
     server.mount(BOOTSTRAP_ROUTE, StaticFiles(directory=BOOTSTRAP_STATIC), name="bootstrap")
+    server.add_middleware(RefuseForeignOrigin)
     server.add_middleware(Guard, stats=stats)
     return app, store
 

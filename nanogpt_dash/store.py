@@ -235,11 +235,12 @@ class RunWriter:
         with self._conn:
             self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: str, at: float | None = None) -> None:
+        """Mark the current segment; `at` is when it happened (an import's last wall time), default now."""
         if status not in RUN_STATUSES:
             raise StoreError(f"unknown run status {status!r} (known: {', '.join(RUN_STATUSES)})")
         segment = self._require_segment()
-        now = time.time()
+        now = time.time() if at is None else at
         ended = None if status == "running" else now
         with self._conn:
             self._conn.execute(

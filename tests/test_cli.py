@@ -58,3 +58,13 @@ def test_export_of_an_unknown_run_names_the_known_ones(resumed_run, capsys):
 def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
     assert main(["runs", "--runs", str(runs_dir)]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
+    import nanogpt_dash.server as server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs) or 0)
+    assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
+    assert seen["runs_dir"] == tmp_path and seen["port"] == 8051 and seen["host"] == "127.0.0.1"
+    assert main(["serve", "--port", "8052"]) == 0 and seen["port"] == 8052

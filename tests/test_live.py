@@ -7,7 +7,7 @@ from dash import no_update
 
 from nanogpt_dash.live import LiveStore
 from nanogpt_dash.tracking import Run
-from nanogpt_dash.ui.pages.live import chart_updates
+from nanogpt_dash.ui.live_charts import chart_updates
 
 
 def log_steps(run_dir, steps, resume_step=None, value=1.0):
@@ -82,7 +82,8 @@ def test_ticks_send_full_figures_first_then_only_new_points(runs_dir):
 
 
 def test_new_nan_values_extend_their_marker_trace_and_are_counted_in_an_alert(runs_dir):
-    from nanogpt_dash.ui.pages.live import run_alerts, view_state
+    from nanogpt_dash.ui.live_charts import view_state
+    from nanogpt_dash.ui.pages.live import run_alerts
 
     run = Run(runs_dir / "a")
     run.log({"train/loss": 1.0}, step=0)
@@ -231,7 +232,7 @@ def test_series_memory_is_about_twelve_bytes_a_point(runs_dir):
 
 
 def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     log_steps(runs_dir / "r", range(10), value=1.0)
     log_steps(runs_dir / "r", range(6, 12), resume_step=6, value=2.0)
@@ -246,7 +247,7 @@ def test_superseded_points_are_shown_on_request_as_their_own_trace(runs_dir):
 
 
 def test_every_x_axis_mode_builds_a_chart(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
     from nanogpt_dash.views import X_MODES
 
     with Run(runs_dir / "r", config={"gradient_accumulation_steps": 2, "batch_size": 4, "block_size": 8}) as run:
@@ -264,7 +265,7 @@ def test_every_x_axis_mode_builds_a_chart(runs_dir):
 
 
 def test_browser_x_ranges_become_x_units():
-    from nanogpt_dash.ui.pages.live import parse_zoom
+    from nanogpt_dash.ui.live_charts import parse_zoom
 
     assert parse_zoom([10, 20], "step") == [10.0, 20.0]
     assert parse_zoom(None, "step") is None
@@ -273,7 +274,7 @@ def test_browser_x_ranges_become_x_units():
 
 
 def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     run = Run(runs_dir / "big")
     for step in range(12_000):
@@ -294,7 +295,7 @@ def test_a_zoom_whose_answer_was_dropped_is_applied_by_the_next_tick(runs_dir):
 
 
 def test_a_view_change_that_keeps_the_x_axis_keeps_the_zoom(runs_dir):
-    from nanogpt_dash.ui.pages.live import view_state
+    from nanogpt_dash.ui.live_charts import view_state
 
     with Run(runs_dir / "big") as run:
         for step in range(12_000):

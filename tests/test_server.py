@@ -1,3 +1,4 @@
+import json
 import socket
 import subprocess
 import sys
@@ -84,11 +85,16 @@ def test_a_port_taken_by_another_program_moves_to_the_next_free_one(runs_dir):
         blocker.close()
 
 
-def test_the_page_loads_the_ticker_and_it_agrees_with_the_page(client):
+def test_the_page_loads_its_scripts_and_they_agree_with_the_page(client):
     from nanogpt_dash.ui import ids
+    from nanogpt_dash.ui.figures import CHARTS
     from nanogpt_dash.ui.shell import DEFAULT_RATE_HZ, MAX_RATE_HZ
 
-    assert "ticker.js" in client.get("/").text
-    ticker = (REPO / "assets" / "ticker.js").read_text()
-    assert f"DEFAULT_HZ = {DEFAULT_RATE_HZ}" in ticker and f"MAX_HZ = {MAX_RATE_HZ}" in ticker
-    assert f'set_props("{ids.PULSE}"' in ticker and f'getElementById("{ids.RATE}")' in ticker
+    page = client.get("/").text
+    assert "push.js" in page and "ngd.js" in page
+    push = (REPO / "assets" / "push.js").read_text()
+    assert f"DEFAULT_HZ = {DEFAULT_RATE_HZ}" in push and f"MAX_HZ = {MAX_RATE_HZ}" in push
+    for name in (ids.PULSE, ids.VISIBLE, ids.RECONNECT, ids.CONNECTION, ids.MEMORY, ids.WIDTH, ids.chart("loss")):
+        assert f'"{name}"' in push, name
+    names = [c.name for c in CHARTS]
+    assert f"const CHART_NAMES = {json.dumps(names).replace(', ', ', ')};" in (REPO / "assets" / "ngd.js").read_text()

@@ -10,18 +10,28 @@ from dash import Dash
 from ..live import LiveStore
 from . import shell
 from .pages import PAGES
-from .pages.live import RENDERER_HOOKS
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+def assets_folder() -> Path:
+    """assets/ beside the package in a source checkout, or inside it once installed (setup.cfg ships it there)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "assets"
+    return installed if installed.is_dir() else package.parent / "assets"
 
 
-def build_app(store: LiveStore, stylesheets: list[str]) -> Dash:
+ASSETS = assets_folder()
+INACTIVITY_TIMEOUT_MS = 10 * 60 * 1000  # a hidden tab's WebSocket closes after this; it reconnects when shown
+
+
+def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = INACTIVITY_TIMEOUT_MS) -> Dash:
     """A Dash app over `store` with every page of ui/pages registered."""
     app = Dash(
         __name__,
         backend="fastapi",
         websocket_callbacks=True,
         websocket_max_workers=8,
+        # Visible tabs get a heartbeat every 1.5 s (ui/push.py), so only a hidden tab, which is
+        # sent nothing, ever reaches this; Dash reconnects it when it is shown again.
+        websocket_inactivity_timeout=inactivity_timeout_ms,
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=True,  # each page's components exist only while it is shown
@@ -29,7 +39,6 @@ def build_app(store: LiveStore, stylesheets: list[str]) -> Dash:
         assets_folder=str(ASSETS),
         title="nanogpt_dash",
         update_title=None,
-        hooks=RENDERER_HOOKS,
     )
     for page in PAGES:
         dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,

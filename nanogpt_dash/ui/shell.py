@@ -1,5 +1,5 @@
 """The frame around every page: navbar with page links, connection badge, update rate, and the
-stores every page shares (see ui/pages/__init__.py for the contract)."""
+push channel every page shares (see ui/pages/__init__.py for the contract, ui/push.py for push)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from types import ModuleType
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, set_props
 
 from ..live import LiveStore
 from . import ids
+from .push import Channel, ClientView, Push, PushFunction, run_pusher
 
-DEFAULT_RATE_HZ = 5  # assets/shell.js uses the same two numbers (a test checks)
+DEFAULT_RATE_HZ = 5  # assets/push.js uses the same two numbers (a test checks)
 MAX_RATE_HZ = 10
 
 
@@ -34,20 +35,51 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
+        dcc.Store(id=ids.VIEW),
+        dcc.Store(id=ids.CURSOR),
+        dcc.Store(id=ids.VISIBLE, data=True),
         dcc.Store(id=ids.DATA),
         dcc.Store(id=ids.QUERY),
-        # once a second: run lists, the connection badge, the chart width and the heap check
-        dcc.Interval(id=ids.WATCH, interval=1000),
+        dcc.Store(id=ids.RECONNECT),
+        # the server bumps this text with every push and heartbeat; assets/push.js watches it
+        html.Span(id=ids.PULSE, hidden=True),
+        html.Div(id=ids.MEMORY),
         navbar,
         html.Main(dash.page_container),
     ])
 
 
-def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> None:
-    @app.callback(Output(ids.DATA, "data"), Input(ids.WATCH, "n_intervals"), State(ids.DATA, "data"))
-    def data_versions(_n, shown):
-        data = runs_signal(store)
-        return no_update if data == shown else data
+def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Channel:
+    """The shell's callbacks: one pusher per tab, the browser's view into the channel, the URL."""
+    channel = Channel(store)
+    pushers = {page.PATH: getattr(page, "push", None) or data_push for page in pages}
+
+    def push_for(view: dict | None) -> PushFunction:
+        page = view.get("page") if isinstance(view, dict) else None
+        return pushers.get(page, data_push)
+
+    # Started by the page load (no Input, no Output) and again by Dash after every reconnect,
+    # with the tab's latest view and cursor: it runs for as long as the tab's WebSocket is open.
+    @app.callback(State(ids.TAB, "data"), State(ids.VIEW, "data"), State(ids.RATE, "value"),
+                  State(ids.VISIBLE, "data"), State(ids.CURSOR, "data"), persistent=True)
+    async def pusher(tab, view, rate, visible, cursor):
+        ws = ctx.websocket
+        if ws is None or not isinstance(tab, str):
+            return
+        await run_pusher(channel, tab, client_view(view, rate, visible), cursor, push_for,
+                         lambda component, props: set_props(component, props), store, lambda: ws.is_shutdown)
+
+    @app.callback(Input(ids.VIEW, "data"), Input(ids.RATE, "value"), Input(ids.VISIBLE, "data"),
+                  State(ids.TAB, "data"))
+    def follow(view, rate, visible, tab):
+        if isinstance(tab, str):
+            channel.update(tab, client_view(view, rate, visible))
+
+    # assets/push.js sets RECONNECT when no heartbeat came for a while: sending any callback makes
+    # Dash's WebSocket worker connect again after it gave up retrying
+    @app.callback(Input(ids.RECONNECT, "data"), prevent_initial_call=True)
+    def reconnect(_n):
+        return None
 
     # the view in the address bar (replaceState: no reload, no new history entry per slider move)
     # and in the navbar links, so that moving to another page keeps the selected runs
@@ -57,6 +89,26 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> None
         [Output(ids.nav(path), "href") for path in paths],
         Input(ids.QUERY, "data"),
     )
+    return channel
+
+
+def client_view(view: object, rate: object, visible: object) -> ClientView:
+    """What the browser says of a tab, checked: anything malformed falls back to a default."""
+    try:
+        rate_hz = float(rate)
+    except (TypeError, ValueError):
+        rate_hz = DEFAULT_RATE_HZ
+    return ClientView(view=view if isinstance(view, dict) else None,
+                      rate_hz=min(MAX_RATE_HZ, max(1.0, rate_hz)), visible=visible is not False)
+
+
+def data_push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Push:
+    """The push of a page without its own: ids.DATA, whenever a run changed."""
+    data = runs_signal(store)
+    shown = cursor.get("data") if isinstance(cursor, dict) and cursor.get("page") == view.get("page") else None
+    if data == shown:
+        return Push(cursor=cursor)
+    return Push(props={ids.DATA: {"data": data}}, cursor={"page": view.get("page"), "data": data})
 
 
 def runs_signal(store: LiveStore) -> dict:

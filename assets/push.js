@@ -1,0 +1,91 @@
+/* nanogpt_dash: the browser's side of the server push (ui/push.py).
+
+   The server bumps the hidden #pulse text with every push and heartbeat. From that alone this
+   script keeps the connection badge, and when no heartbeat has come for a while it sends a
+   callback, which makes Dash's WebSocket worker connect again even after it gave up retrying.
+   It also tells the server when the tab is hidden or shown (a hidden tab is sent nothing), the
+   width of the charts (how many points are worth sending), and drops the oldest half of every
+   chart if the page's heap passes its limit. No Dash callback runs for any of it while all is well. */
+(function () {
+    "use strict";
+    const DEFAULT_HZ = 5, MAX_HZ = 10;  // the rate select's default and maximum (ui/shell.py)
+    const LIVE_MS = 4000, UNREACHABLE_MS = 12000, RECONNECT_EVERY_MS = 5000;
+    const HEAP_LIMIT_MB = 512, PURGE_COOLDOWN_MS = 10000;
+    const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0};
+    window.ngdPush = state;
+
+    // set_props of a component that the current page does not have would only log an error
+    function setProps(id, props) {
+        const api = window.dash_clientside, layout = window.dash_component_api;
+        if (!api || !api.set_props || !layout || !layout.getLayout(id)) { return false; }
+        try { api.set_props(id, props); return true; } catch (e) { return false; }
+    }
+
+    function badge(now) {
+        const age = state.lastPulse === null ? null : now - state.lastPulse;
+        let label = "connecting", color = "secondary";
+        if (age !== null && age < LIVE_MS) { label = "live"; color = "success"; }
+        else if (age !== null && age < UNREACHABLE_MS) { label = "reconnecting…"; color = "warning"; }
+        else if (age !== null) { label = "server unreachable"; color = "danger"; }
+        if (label !== state.badge && setProps("connection", {children: label, color: color})) { state.badge = label; }
+        if (age !== null && age >= LIVE_MS && now - state.askedReconnect >= RECONNECT_EVERY_MS) {
+            state.askedReconnect = now;
+            state.reconnects += 1;
+            setProps("reconnect", {data: state.reconnects});
+        }
+    }
+
+    function chartWidth() {
+        const el = document.getElementById("chart-loss");
+        const width = el ? Math.round(el.getBoundingClientRect().width / 100) * 100 : null;
+        if (width && width !== state.width && setProps("chart-width", {data: width})) { state.width = width; }
+    }
+
+    function purgeIfHeavy(now) {
+        const mem = performance.memory;
+        const param = new URLSearchParams(window.location.search).get("heap_limit_mb");
+        const limitMb = param ? parseFloat(param) : HEAP_LIMIT_MB;
+        if (!mem || now - state.lastPurge < PURGE_COOLDOWN_MS || mem.usedJSHeapSize < limitMb * 1048576) { return; }
+        state.lastPurge = now;
+        let dropped = 0;
+        document.querySelectorAll(".ngd-chart").forEach(graph => {
+            const plot = graph.querySelector(".js-plotly-plot");
+            if (!plot || !plot.data) { return; }
+            const data = plot.data.map(t => {
+                const n = (t.x || []).length, cut = Math.floor(n / 2);
+                if (n < 2) { return t; }
+                dropped += cut;
+                const out = Object.assign({}, t, {x: Array.from(t.x).slice(cut), y: Array.from(t.y).slice(cut)});
+                if (Array.isArray(t.customdata)) { out.customdata = t.customdata.slice(cut); }
+                return out;
+            });
+            setProps(graph.id, {figure: {data: data, layout: plot.layout}});
+        });
+        state.purges += 1;
+        setProps("memory", {children: `Browser memory passed ${limitMb} MB: dropped the oldest ${dropped.toLocaleString()} ` +
+            `points from the charts (purge ${state.purges}). Nothing is lost on the server: reload to see them again.`});
+    }
+
+    function watchPulse() {
+        const pulse = document.getElementById("pulse");
+        if (!pulse) { setTimeout(watchPulse, 100); return; }
+        new MutationObserver(() => { state.lastPulse = Date.now(); badge(state.lastPulse); })
+            .observe(pulse, {childList: true, characterData: true, subtree: true});
+    }
+
+    document.addEventListener("visibilitychange", () => {
+        const visible = document.visibilityState !== "hidden";
+        if (visible && state.lastPulse !== null) { state.lastPulse = Math.max(state.lastPulse, Date.now() - LIVE_MS / 2); }
+        setProps("visible", {data: visible});
+    });
+
+    setInterval(() => {
+        if (document.visibilityState === "hidden") { return; }
+        const now = Date.now();
+        badge(now);
+        chartWidth();
+        purgeIfHeavy(now);
+    }, 1000);
+    watchPulse();
+    state.rates = {DEFAULT_HZ: DEFAULT_HZ, MAX_HZ: MAX_HZ};
+})();

@@ -1,0 +1,218 @@
+"""The Live page's charts as pure functions: the runs and view a tab shows, and what it has
+(its cursor) → the full figures or the new points (extendData) it lacks, and its cursor after.
+
+A chart is rebuilt in full on first load, on a change of runs or view, on zoom (full resolution
+for the visible range), when a run resumes, when a downsampled chart has grown enough to be
+sampled again, and when a series logs its first value of a kind of non-finite value; otherwise
+only new points are sent, as extendData.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from dash import no_update
+
+from ..live import LiveStore
+from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
+                     x_values)
+from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
+                      hover_data, line_trace, smooth_trace, superseded_trace)
+
+
+def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
+    return {
+        "x": x_mode if x_mode in X_MODES else "step",
+        "smooth": float(min(0.99, max(0.0, smoothing or 0.0))),
+        "log": "log" in (options or []),
+        "superseded": "superseded" in (options or []),
+        "budget": budget_for_width(width),
+    }
+
+
+def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
+                  zooms: dict | None = None) -> tuple[list, list, dict]:
+    """Per chart, what its `figure` and its `extendData` receive, and the cursor after it.
+
+    A chart gets either a full figure (extendData: no_update) or new points as extendData, never
+    both: dcc.Graph duplicates or drops points when one answer brings a Patch of the figure and
+    extendData together, so nothing here is ever patched. `zooms` holds each chart's x
+    range as the browser last set it (None: the overview). A zoom is applied when it differs from
+    the one the cursor has seen, not when it triggered the call: the answer to the triggering
+    request may have been dropped, and the next request must apply it.
+    """
+    view = view or view_state(None, None, None, None)
+    zooms = zooms or {}
+    versions = {r: store.get(r).version for r in selected}
+    fresh = (not valid_cursor(cursor) or cursor.get("runs") != selected or cursor.get("versions") != versions
+             or cursor.get("view") != view)
+    carried: dict[str, list | None] = {}
+    if fresh:
+        # Plotly keeps the user's zoom while the x axis stays the same (same uirevision): so do we
+        same_axis = valid_cursor(cursor) and all(cursor["view"].get(k) == view[k] for k in ("x", "log"))
+        if same_axis:
+            carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
+        cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
+                  "charts": {c.name: None for c in CHARTS},
+                  "zooms": dict(cursor["zooms"] if same_axis else zooms)}
+    else:  # a new cursor: the one that came in stays as the browser has it
+        cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
+    figures, extends = [], []
+    for chart in CHARTS:
+        series = trace_keys(chart, selected)
+        state = cursor["charts"].get(chart.name)
+        if not valid_chart_state(state, len(series), view):
+            state = None
+        zoom = state["zoom"] if state else carried.get(chart.name)
+        if zooms.get(chart.name) != cursor["zooms"].get(chart.name):
+            zoom = parse_zoom(zooms.get(chart.name), view["x"])
+            cursor["zooms"][chart.name] = zooms.get(chart.name)
+        update = None
+        if state is not None and not zoom_needs_rebuild(state, zoom) and not grown_too_large(state, view):
+            update = chart_tick(store, series, view, {**state, "zoom": zoom})
+        if update is None:
+            figure, state = full_chart(store, chart, series, view, zoom)
+            update = (figure, no_update, state)
+        figure, extend, cursor["charts"][chart.name] = update
+        figures.append(figure)
+        extends.append(extend)
+    return figures, extends, cursor
+
+
+def valid_cursor(cursor: object) -> bool:
+    """The cursor comes from the browser: anything of another shape (an older page, a tampered one) is ignored."""
+    return (isinstance(cursor, dict) and isinstance(cursor.get("runs"), list) and isinstance(cursor.get("view"), dict)
+            and isinstance(cursor.get("charts"), dict) and isinstance(cursor.get("zooms"), dict))
+
+
+def valid_chart_state(state: object, n_series: int, view: dict) -> bool:
+    if not isinstance(state, dict):
+        return False
+    sent, emas = state.get("sent"), state.get("ema")
+    return (isinstance(sent, list) and len(sent) == n_series and all(isinstance(n, int) and n >= 0 for n in sent)
+            and isinstance(state.get("err"), list) and all(isinstance(e, list) and len(e) == 2 for e in state["err"])
+            and (view["smooth"] == 0 or (isinstance(emas, list) and len(emas) == n_series))
+            and isinstance(state.get("grown"), int) and "zoom" in state and "downsampled" in state)
+
+
+def parse_zoom(x_range: object, x_mode: str) -> list | None:
+    """A browser x range (numbers, or date strings on a wall-clock axis) in the units of views.x_values; None if unreadable."""
+    if not isinstance(x_range, (list, tuple)) or len(x_range) != 2:
+        return None
+    try:
+        low, high = from_axis(x_mode, x_range[0]), from_axis(x_mode, x_range[1])
+    except (TypeError, ValueError):
+        return None
+    return [low, high] if np.isfinite(low) and np.isfinite(high) and low < high else None
+
+
+def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
+    """The (run, metric) of each series of a chart, in trace order."""
+    return [(run_id, key) for run_id in selected for key in chart.keys]
+
+
+def trace_layout(state: dict, n_series: int, view: dict) -> TraceLayout:
+    return TraceLayout(n_series, smooth=view["smooth"] > 0, superseded=view["superseded"],
+                       errors=tuple((i, kind) for i, kind in state["err"]))
+
+
+def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
+    """(display name, start time, tokens per step) of a run."""
+    run = store.get(run_id)
+    meta = run.meta if run is not None else None
+    if meta is None:
+        return run_id, 0.0, None
+    start = meta.segments[0].started if meta.segments else meta.created
+    return meta.name, start, tokens_per_step(meta.config)
+
+
+def tokens_per_step(config: dict) -> int | None:
+    try:
+        return int(config["gradient_accumulation_steps"]) * int(config["batch_size"]) * int(config["block_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], view: dict,
+               zoom: list | None) -> tuple[dict, dict]:
+    lines, smooths, olds, errors = [], [], [], []
+    sent, emas, err = [], [], []
+    downsampled = False
+    for i, (run_id, key) in enumerate(series):
+        name, start, tokens = run_context(store, run_id)
+        v = store.view(run_id, key)
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
+        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=view["smooth"],
+                                   x_range=tuple(zoom) if zoom else None)
+        lines.append(line_trace(run_id, name, key, shown, view["smooth"]))
+        if view["smooth"] > 0:
+            smooths.append(smooth_trace(run_id, name, key, shown))
+            emas.append([ema_state.last, ema_state.count])
+        if view["superseded"]:
+            s = store.superseded(run_id, key)
+            old, _ = prepare(x_values(view["x"], s.step, s.wall_time, tokens, start), s.value, s.step, s.wall_time,
+                             budget=view["budget"])
+            olds.append(superseded_trace(run_id, name, key, old))
+        for kind, points in shown.nonfinite.items():
+            errors.append(error_trace(run_id, name, key, kind, points))
+            err.append([i, kind])
+        sent.append(int(v.end))
+        downsampled |= shown.downsampled
+    note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
+    figure = build_figure(chart, lines + smooths + olds + errors, view["x"], view["log"], note)
+    figure["layout"]["uirevision"] = f"{chart.name}:{view['x']}:{view['log']}"
+    # new points name the figure they extend: the browser holds points for a figure not drawn yet
+    # and drops points for one already replaced (assets/charts.js)
+    rev = time.time_ns() // 1000
+    figure["layout"]["meta"] = {"rev": rev}
+    if zoom:
+        figure["layout"]["xaxis"]["range"] = list(zoom)  # x units are Plotly's (epoch ms on a date axis)
+    state = {"sent": sent, "err": err, "zoom": zoom, "downsampled": downsampled, "grown": 0, "rev": rev}
+    if emas:
+        state["ema"] = emas
+    return figure, state
+
+
+def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, state: dict) -> tuple | None:
+    """(figure, extendData, state) for the points the browser lacks; None when the chart must be rebuilt."""
+    layout = trace_layout(state, len(series), view)
+    sent, emas = list(state["sent"]), [list(e) for e in state.get("ema", [])]
+    updates, grown = [], 0
+    for i, (run_id, key) in enumerate(series):
+        v = store.view(run_id, key, start=sent[i])
+        sent[i] = int(v.end)
+        if not len(v.step):
+            continue
+        _, start, tokens = run_context(store, run_id)
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
+        custom = hover_data(v.step, v.wall_time)
+        updates.append(TraceUpdate(layout.line(i), x, v.value.astype(np.float32), custom))
+        if layout.smooth:
+            smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[i]))
+            emas[i] = [ema_state.last, ema_state.count]
+            updates.append(TraceUpdate(layout.smoothed(i), x, smooth.astype(np.float32), custom))
+        for kind, points in nonfinite_points(x, v.value, v.step, v.wall_time).items():
+            index = layout.error(i, kind)
+            if index is None:
+                return None  # the first value of a new kind needs a trace of its own
+            height = np.full(len(points.x), ERROR_MARKERS[kind][1], dtype=np.float32)
+            updates.append(TraceUpdate(index, points.x, height, hover_data(points.step, points.wall_time)))
+        grown = max(grown, int(len(v.step)))  # the growth of the fastest trace decides when to resample
+    extend = extend_data(updates)
+    state = {**state, "sent": sent, "grown": state["grown"] + grown}
+    if layout.smooth:
+        state["ema"] = emas
+    return no_update, (no_update if extend is None else extend), state
+
+
+def zoom_needs_rebuild(state: dict, zoom: list | None) -> bool:
+    """A new x range needs data from the server only if the chart lacks points for it."""
+    return zoom != state["zoom"] and (state["downsampled"] or state["zoom"] is not None)
+
+
+def grown_too_large(state: dict, view: dict) -> bool:
+    """True when a chart must be sampled again to keep the browser's points bounded."""
+    if state["downsampled"] or state["zoom"] is not None:
+        return state["grown"] > view["budget"] // 4
+    return any(n > DOWNSAMPLE_ABOVE for n in state["sent"])

@@ -1,0 +1,168 @@
+"""Server push: every tab gets what it lacks over Dash's WebSocket, when there is something new.
+
+One LiveStore tailer reads new rows once and tells the Channel which runs changed; the Channel
+wakes the subscription of each tab that shows one of them. Each tab runs one persistent
+callback (ui/shell.py) that waits on its subscription, asks the current page's push function
+what this tab lacks, and sends it with set_props. The tab's cursor (what it has) lives in the
+subscription and is mirrored into the tab's ids.CURSOR store, so a new server, or the same one
+after a reconnect, resumes exactly where the tab is: nothing lost, nothing sent twice.
+
+A subscription sends nothing while its tab is hidden or nothing changed, and never more often
+than the tab's rate. A heartbeat every HEARTBEAT_S tells an idle tab that the server is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from ..live import LiveStore
+from . import ids
+
+HEARTBEAT_S = 1.5
+MAX_RATE_HZ = 10
+HIDDEN = "hidden"
+
+
+@dataclass
+class Push:
+    """What one push sends: props by component id, and the tab's cursor afterwards."""
+
+    props: dict[str, dict] = field(default_factory=dict)
+    cursor: dict | None = None
+
+
+class PushFunction(Protocol):
+    """`scratch` is the subscription's own memory on the server (not mirrored to the browser)."""
+
+    def __call__(self, store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Push: ...
+
+
+@dataclass
+class ClientView:
+    """What the browser last told the server about one tab."""
+
+    view: dict | None = None
+    rate_hz: float = 5.0
+    visible: bool = True
+
+
+class Subscription:
+    """One tab's link to the Channel: its view, its cursor and the event that wakes its pusher."""
+
+    def __init__(self, tab: str, loop: asyncio.AbstractEventLoop, client: ClientView, cursor: dict | None) -> None:
+        self.tab = tab
+        self.client = client
+        self.cursor = cursor
+        self._loop = loop
+        self._event = asyncio.Event()
+        self.changed_runs: set[str] = set()
+
+    def wake(self) -> None:
+        """Thread-safe: the pusher runs its next round as soon as the rate allows."""
+        self._loop.call_soon_threadsafe(self._event.set)
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken, False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+    def interval(self) -> float:
+        rate = min(MAX_RATE_HZ, max(0.5, self.client.rate_hz))
+        return 1.0 / rate
+
+    def watches(self, run_ids: set[str]) -> bool:
+        """Whether a change to `run_ids` matters to this tab (its runs, or any run for the run list)."""
+        return bool(run_ids)
+
+
+class Channel:
+    """The subscriptions of every open tab, woken by the LiveStore when runs change."""
+
+    def __init__(self, store: LiveStore) -> None:
+        self._subscriptions: dict[str, Subscription] = {}
+        self._pending: dict[str, ClientView] = {}
+        self._lock = threading.Lock()
+        store.listen(self._changed)
+
+    def open(self, tab: str, client: ClientView, cursor: dict | None) -> Subscription:
+        """A new subscription for `tab` (replacing an older one of the same tab, e.g. before a reconnect)."""
+        with self._lock:
+            client = self._pending.pop(tab, None) or client
+            sub = Subscription(tab, asyncio.get_running_loop(), client, cursor)
+            self._subscriptions[tab] = sub
+        return sub
+
+    def close(self, sub: Subscription) -> None:
+        with self._lock:
+            if self._subscriptions.get(sub.tab) is sub:
+                del self._subscriptions[sub.tab]
+
+    def update(self, tab: str, client: ClientView) -> None:
+        """The browser changed its view, rate or visibility: the tab's pusher acts on it at once."""
+        with self._lock:
+            sub = self._subscriptions.get(tab)
+            if sub is None:  # the tab's pusher has not started yet: it picks this up when it does
+                self._pending[tab] = client
+                while len(self._pending) > 1000:
+                    self._pending.pop(next(iter(self._pending)))
+                return
+            sub.client = client
+        sub.wake()
+
+    def tabs(self) -> int:
+        with self._lock:
+            return len(self._subscriptions)
+
+    def _changed(self, run_ids: set[str]) -> None:
+        with self._lock:
+            subs = list(self._subscriptions.values())
+        for sub in subs:
+            if sub.watches(run_ids):
+                sub.changed_runs |= run_ids
+                sub.wake()
+
+
+async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dict | None,
+                     push_for: Callable[[dict | None], PushFunction], send: Callable[[str, dict], None],
+                     store: LiveStore, is_closed: Callable[[], bool]) -> None:
+    """The loop of one tab: wait, compute what it lacks (in a worker thread), send it, repeat.
+
+    `push_for(view)` picks the current page's push function; `send(id, props)` is set_props.
+    Returns when the tab's connection closes.
+    """
+    sub = channel.open(tab, client, cursor)
+    loop = asyncio.get_running_loop()
+    beats = 0
+    last_sent = 0.0
+    scratch: dict = {}
+    try:
+        woken = True  # the first round sends what the tab lacks right away
+        while not is_closed():
+            if woken and sub.client.visible:
+                wait = last_sent + sub.interval() - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                sub.changed_runs = set()
+                view = sub.client.view
+                push = await asyncio.to_thread(push_for(view), store, view or {}, sub.cursor, scratch)
+                if is_closed():
+                    break
+                for component_id, props in push.props.items():
+                    send(component_id, props)
+                if push.cursor is not None and push.cursor != sub.cursor:
+                    sub.cursor = push.cursor
+                    send(ids.CURSOR, {"data": push.cursor})
+                last_sent = loop.time()
+            if sub.client.visible:
+                beats += 1
+                send(ids.PULSE, {"children": str(beats)})
+            woken = await sub.wait(HEARTBEAT_S)
+    finally:
+        channel.close(sub)
