@@ -266,9 +266,13 @@ def register(app: Dash, store: LiveStore) -> None:
 
     # the shell's push, relayed into a store of this page: a callback whose Inputs mix the shell's
     # ids with this page's would be fired (and fail) on every other page
-    @app.callback(Output(ids.MODEL_PULSE, "data"), Input(ids.DATA, "data"))
-    def relay(data):
-        return data
+    @app.callback(Output(ids.MODEL_PULSE, "data"), Input(ids.DATA, "data"), State(ids.MODEL_SOURCE, "value"),
+                  State(ids.MODEL_PULSE, "data"))
+    def relay(_data, source, shown):
+        # the shell pushes on every new row; this page needs to wake only for new layer statistics
+        run_id = source.partition(":")[2] if isinstance(source, str) and source.startswith("run:") else None
+        pulse = page_pulse(store, run_id)
+        return no_update if pulse == shown else pulse
 
     @app.callback(Output(ids.MODEL_SOURCE, "options"), Input(ids.MODEL_PULSE, "data"))
     def sources(_data):
@@ -280,12 +284,13 @@ def register(app: Dash, store: LiveStore) -> None:
                                                    Output(ids.model_field("bias"), "value"),
                                                    Output(ids.MODEL_SOURCE, "value"),
                                                    Output(ids.QUERY, "data", allow_duplicate=True)],
+        Output(ids.VIEW, "data", allow_duplicate=True),
         Input(ids.MODEL_SOURCE, "value"), Input(ids.MODEL_PULSE, "data"), State(field_ids[0], "value"),
         prevent_initial_call="initial_duplicate",
     )
     def fill_form(source, _data, n_layer):
         if ctx.triggered_id == ids.MODEL_PULSE and (n_layer not in (None, "") or not source):
-            return [no_update] * (len(field_ids) + 4)  # pushes only fill a form still waiting for its run
+            return [no_update] * (len(field_ids) + 5)  # pushes only fill a form still waiting for its run
         chosen = no_update
         if not source:  # no ?runs= or ?preset=: the newest run, else the CPU default
             newest = max(store.run_ids(), key=lambda r: _created(store, r), default=None)
@@ -293,7 +298,8 @@ def register(app: Dash, store: LiveStore) -> None:
         kind, _, name = source.partition(":")
         query = {"runs": name} if kind == "run" else {"preset": name}
         values = config_dict(PRESETS[name]) if kind == "preset" and name in PRESETS else _model_args(store, name)
-        return form_values(values) + [chosen, query]
+        # the shell's pusher sends ids.DATA to a page without a push function of its own
+        return form_values(values) + [chosen, query, {"page": PATH, "runs": [name] if kind == "run" else []}]
 
     @app.callback(
         Output(ids.MODEL_CONFIG, "data"), Output(ids.MODEL_NOTE, "children"), Output(ids.MODEL_TOTALS, "children"),
@@ -422,10 +428,9 @@ def register(app: Dash, store: LiveStore) -> None:
     @app.callback(Output(ids.MODEL_HEATMAP, "figure"), Output(ids.MODEL_HEATMAP_SEEN, "data"),
                   Input(ids.MODEL_HEATMAP_STAT, "value"), Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"),
                   State(ids.MODEL_HEATMAP_SEEN, "data"))
-    def heatmap(stat, data, model, seen):
+    def heatmap(stat, pulse, model, seen):
         run_id = (model or {}).get("run")
-        rows = ((data or {}).get("runs", {}).get(run_id) or {}) if run_id else {}
-        signature = [run_id, stat, rows.get("rows"), rows.get("version")]
+        signature = [run_id, stat, pulse]
         if signature == seen:
             return no_update, no_update
         if run_id is None:
@@ -476,6 +481,20 @@ def register(app: Dash, store: LiveStore) -> None:
         layer_options = [{"label": str(i), "value": str(i)} for i in range(L)]
         head_options = [{"label": str(j), "value": str(j)} for j in range(H)]
         return (grid, focus, len(maps) - 1, slider_marks(steps), index, label, layer_options, head_options, signature)
+
+
+def page_pulse(store: LiveStore, run_id: str | None) -> dict:
+    """What this page redraws on: the run list, and the selected run's statistics and attention maps."""
+    pulse: dict = {"runs": store.run_ids()}
+    if run_id is not None:
+        run = store.get(run_id)
+        stats = [k for k in store.keys(run_id) if parse_stat_key(k) is not None]
+        ends = [v.end for v in (store.view(run_id, k, last=1) for k in stats) if v is not None]
+        maps = store.arrays(run_id, ATTENTION_KIND)
+        pulse.update(stats=sum(ends), maps=maps[-1].id if maps else 0,
+                     version=run.version if run is not None else None,
+                     has_args=bool(_model_args(store, run_id)))
+    return pulse
 
 
 def _created(store: LiveStore, run_id: str) -> float:
