@@ -60,6 +60,48 @@ def paired_extra_ms(steps: np.ndarray, ms: np.ndarray, interval: int) -> list[fl
     return extra
 
 
+def direct_cost(threads: int, pairs: int = 30) -> tuple[float, float]:
+    """Median ms of a plain training step and of one with every statistic collected, alternating in one
+    process on train.py's default model (a busy neighbour slows both alike)."""
+    import time
+
+    import torch
+
+    from model import GPT, GPTConfig
+    from nanogpt_dash.layer_stats import LayerStats
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=97, bias=False, dropout=0.0))
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    stats = LayerStats(model, 1)
+    x = torch.randint(0, 97, (12, 128))
+
+    def step(collect: bool) -> float:
+        t0 = time.perf_counter()
+        if collect:
+            row = stats.activations(x)
+        _, loss = model(x, x)
+        loss.backward()
+        if collect:
+            row.update(stats.gradients())
+            stats.before_update()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if collect:
+            row.update(stats.after_update())
+        optimizer.zero_grad(set_to_none=True)
+        return (time.perf_counter() - t0) * 1000
+
+    for _ in range(3):
+        step(False), step(True)
+    plain, collected = [], []
+    for _ in range(pairs):
+        plain.append(step(False))
+        collected.append(step(True))
+    return float(np.median(plain)), float(np.median(collected))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iters", type=int, default=200)
@@ -97,6 +139,12 @@ def main() -> None:
         print(f"paired estimate at the default interval: a collection step costs {cost:+.1f} ms over its neighbours "
               f"(median of {len(extra)}), i.e. {cost / (default * step_ms) * 100:+.2f}% of the step time "
               f"averaged over {default} steps")
+    plain, collected = direct_cost(args.threads)
+    extra = collected - plain
+    print(f"direct, in one process ({args.threads} thread(s), 30 alternating pairs): plain step {plain:.1f} ms, "
+          f"step with statistics {collected:.1f} ms: {extra:+.1f} ms per collection = "
+          + ", ".join(f"{extra / (n * plain) * 100:+.2f}% at every {n}" for n in (default, 50, 100) if n)
+          + " steps")
 
 
 if __name__ == "__main__":
