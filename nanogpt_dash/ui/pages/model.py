@@ -264,12 +264,12 @@ def block_of(node_id: str) -> int | None:
 def register(app: Dash, store: LiveStore) -> None:
     field_ids = [ids.model_field(n) for n in INT_FIELDS]
 
-    # the shell's push, relayed into a store of this page: a callback whose Inputs mix the shell's
-    # ids with this page's would be fired (and fail) on every other page
+    # The shell's push, relayed into a store of this page: a callback whose Inputs mix the shell's
+    # ids with this page's would be fired (and fail) on every other page. The shell pushes on every
+    # new row; this page wakes only when its run's statistics, attention maps or the run list change.
     @app.callback(Output(ids.MODEL_PULSE, "data"), Input(ids.DATA, "data"), State(ids.MODEL_SOURCE, "value"),
                   State(ids.MODEL_PULSE, "data"))
     def relay(_data, source, shown):
-        # the shell pushes on every new row; this page needs to wake only for new layer statistics
         run_id = source.partition(":")[2] if isinstance(source, str) and source.startswith("run:") else None
         pulse = page_pulse(store, run_id)
         return no_update if pulse == shown else pulse
@@ -311,6 +311,11 @@ def register(app: Dash, store: LiveStore) -> None:
     def configure(*args):
         *ints, dropout, bias, source, previous = args
         run_id = source.partition(":")[2] if source and source.startswith("run:") else None
+        if run_id is not None and store.get(run_id) is None and any(v in (None, "") for v in ints):
+            known = ", ".join(store.run_ids()) or "none yet"
+            note = dbc.Alert(f"Run '{run_id}' is not in the runs directory (yet): it appears here as soon as its "
+                             f"training writes to it. Known runs: {known}.", color="info", className="small")
+            return None, note, None, no_update
         if run_id is not None and not _model_args(store, run_id) and any(v in (None, "") for v in ints):
             note = dbc.Alert([html.B(f"Run '{run_id}' has no model arguments. "),
                               "It was logged without them: pass model_args to nanogpt_dash.init(out_dir, "
