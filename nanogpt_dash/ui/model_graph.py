@@ -362,8 +362,8 @@ def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_eve
             z = maps[i, j].astype(np.float32)
             fig.add_heatmap(z=np.round(z, 3).tolist(), coloraxis="coloraxis", row=i + 1, col=j + 1,
                             hovertemplate=f"layer {i} head {j}<br>query %{{y}} → key %{{x}}<br>%{{z:.3f}}<extra></extra>")
-    fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, autorange="reversed", constrain="domain")
+    fig.update_xaxes(showticklabels=False, constrain="domain", showgrid=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", constrain="domain", showgrid=False)
     for k in range(L * H):  # square maps: each y axis keeps the scale of its own x axis
         fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", row=k // H + 1, col=k % H + 1)
     tick = {"tickmode": "array", "tickvals": ticks, "ticktext": [labels[t] for t in ticks],
@@ -391,7 +391,7 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
     trace = {"type": "heatmap", "z": z.tolist(), "x": labels, "y": labels, "coloraxis": "coloraxis",
              "hovertemplate": "query %{y} → key %{x}<br>p = %{z:.3f}<extra></extra>"}
     tick = {"tickmode": "array", "tickvals": labels, "ticktext": [visible_token(t) for t in tokens[:T]],
-            "tickfont": {"size": 9, "family": "monospace"}, "tickangle": 0}
+            "tickfont": {"size": 9, "family": "monospace"}, "tickangle": 0, "showgrid": False, "constrain": "domain"}
     return {"data": [trace], "layout": {
         "title": {"text": f"layer {layer} · head {head} · step {step}", "x": 0.01, "font": {"size": 13}},
         "xaxis": {**tick, "side": "top"},
