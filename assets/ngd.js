@@ -32,10 +32,12 @@
         },
 
         /* The Live page's view: for the server's pusher (ids.VIEW) and for the address bar (ids.QUERY). */
-        liveView: function (runs, x, smooth, options, zoom, width, resync) {
+        liveView: function (runs, x, smooth, options, zoom, width, resync, focus) {
             const view = {page: "/", runs: runs || [], x: x, smooth: smooth, options: options || [], zoom: zoom || {},
-                          width: width || null, resync: resync || null};
-            return [view, ngd.liveQuery(runs, x, smooth, options, zoom)];
+                          width: width || null, resync: resync || null, focus: focus || null};
+            const query = ngd.liveQuery(runs, x, smooth, options, zoom);
+            if (focus && (runs || []).length > 1 && focus !== runs[0]) { query.focus = focus; }
+            return [view, query];
         },
 
         /* Each chart's x range as the user last set it (null: the overview), from relayout events. */

@@ -146,6 +146,20 @@ def main() -> None:
                     step += args.samples
                     label = f"nanogpt_dash, {hz} Hz" + (" (default)" if hz == 5 else "") + ": log → chart"
                     results.append((label, ms, missing))
+                # the laptop case: train.py (default CPU configuration) trains on the same two cores
+                train = subprocess.Popen([sys.executable, "train.py", "--max_iters=100000", "--dashboard_autostart=False",
+                                          f"--out_dir={runs_dir / 'training'}"], cwd=REPO,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    time.sleep(8.0)  # past start-up and the first eval
+                    page.select_option("#rate", "5")
+                    time.sleep(1.0)
+                    ms, missing = measure_dashboard(page, run, step, args.samples)
+                    step += args.samples
+                    results.append(("nanogpt_dash, 5 Hz, train.py training alongside", ms, missing))
+                finally:
+                    train.terminate()
+                    train.wait()
                 browser.close()
         finally:
             run.finish()
@@ -161,7 +175,7 @@ def main() -> None:
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for name, ms, missing in results:
         print(row(name, ms, missing))
-    print("\nrequirement: p95 <= 500 ms at the default rate; goal: p95 <= 250 ms at 10 Hz.")
+    print("\nrequirement: p95 <= 500 ms at the default rate; goals: p95 <= 250 ms at 10 Hz, <= 300 ms beside training.")
     print("TensorBoard's page re-polls its API every 30 s, so a browser sees its points up to 30 s later still.")
 
 

@@ -44,8 +44,8 @@ LOSS_READY_JS = """
     return el && el.data && el.data[0] && el.data[0].x.length > 0;
 }
 """
-# First sighting of each step in the loss line, with the server's clock on the answer that brought
-# it (the page's heartbeat store: time.time() as the tick callback returned). Plotly emits
+# First sighting of each step in the loss line, with the server's clock on the push that brought
+# it (the shell's #pulse text: time.time() when the server sent the push). Plotly emits
 # afterplot/react once an update is drawn; the poll only catches what the events would miss
 # (counted, to show that it does not matter).
 WATCH_JS = """
@@ -54,8 +54,8 @@ WATCH_JS = """
     window.seenByPoll = 0;
     const el = document.querySelector('#chart-loss .js-plotly-plot');
     const answered = () => {
-        const store = window.dash_component_api && window.dash_component_api.getLayout('heartbeat');
-        return store && store.props ? store.props.data : null;
+        const pulse = document.getElementById('pulse');
+        return pulse && pulse.textContent ? parseFloat(pulse.textContent) : null;
     };
     let known = 0;
     const scan = (byPoll) => {
@@ -197,7 +197,7 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
     print()
     header = ["rate", "latencies", "p50 ms", "p95 ms", "max ms", "of which until answered p50 / p95", "worst viewer p95",
               "viewers p95 <= 250", "missing",
-              "requests/s per viewer", "server CPU % avg / peak 1 s", "browsers CPU %", "machine CPU %",
+              "received/s per viewer", "server CPU % avg / peak 1 s", "browsers CPU %", "machine CPU %",
               "WebSockets"]
     rows = []
     for p in phases:
@@ -214,11 +214,11 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
     print(table(header, rows))
     print(f"\ngoal: p95 <= {GOAL_P95_MS:.0f} ms for every viewer. CPU %: 100 = one core (server, browsers), "
           f"machine = all {psutil.cpu_count()} cores. Browsers = every Chromium process of the {viewers} viewers.")
-    print("'until answered': log() to the server's clock on the answer that brought the step (the page's heartbeat "
-          "store): the wait for the page's next request (tick phase; a page asks again only once its previous answer "
-          "is in), the server's 50 ms poll and the callback. The rest is the WebSocket, Dash and Plotly in the browser.")
-    print("requests/s per viewer: WebSocket messages the server received (the chart tick, plus the run list's 1/s); "
-          "a page that cannot keep up asks less often than its rate.")
+    print("'until answered': log() to the server's clock on the push that brought the step (the shell's #pulse "
+          "text): the writer's batching, the LiveStore's 50 ms poll, the wait for the tab's rate and the push itself. "
+          "The rest is the WebSocket, Dash and Plotly in the browser.")
+    print("requests/s per viewer: WebSocket messages the server received from each viewer (pushed, not polled: "
+          "only Dash's heartbeats and the viewer's own actions).")
     polled = sum(p.by_poll for p in phases)
     if polled:
         print(f"{polled} steps were first seen by the 50 ms poll rather than a Plotly event (up to 50 ms late).")

@@ -1,4 +1,4 @@
-"""`python -m nanogpt_dash [serve|runs|export|run|import-tb]`: the dashboard server and run utilities."""
+"""`python -m nanogpt_dash [serve|runs|export|figures|archive|import|run|import-tb]`: the dashboard server and run utilities."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from .errors import NanogptDashError
-from .export import FORMATS, export_run
 from .runs import format_loss, list_runs, resolve_run
 
 DEFAULT_RUNS = Path("runs")
@@ -23,11 +22,45 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="list the runs in a runs directory")
     runs.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
-    export = sub.add_parser("export", help="write a run's scalars in long form")
-    export.add_argument("run", help="run id (a directory under --runs) or a path to a run directory")
-    export.add_argument("--format", choices=FORMATS, default="csv")
+    export = sub.add_parser("export", help="write runs' scalars as CSV or JSON, long or wide form")
+    export.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
+    export.add_argument("--format", default="csv", help="csv (default) or json")
+    export.add_argument("--form", default="long",
+                        help="long: one row per point (default); wide: one row per step, one column per metric")
+    export.add_argument("--keys", help="comma-separated metrics to export (default: all)")
+    export.add_argument("--x-axis", default="step", help="axis of --x-min/--x-max: step, tokens, wall, relative")
+    export.add_argument("--x-min", help="first x to export (wall: a local time such as 2026-05-01T12:00)")
+    export.add_argument("--x-max", help="last x to export")
+    export.add_argument("--no-superseded", action="store_true",
+                        help="leave out points that a resume superseded (default: all, flagged)")
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
     export.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    figures = sub.add_parser("figures", help="write a run's charts as PNG, SVG or PDF images into a folder")
+    figures.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
+    figures.add_argument("--out", type=Path, required=True, help="folder for <chart>.<format> (created if missing)")
+    figures.add_argument("--format", default="svg", help="png, svg (default) or pdf")
+    figures.add_argument("--width", type=int, default=900, help="width in CSS pixels (default 900)")
+    figures.add_argument("--height", type=int, default=500, help="height in CSS pixels (default 500)")
+    figures.add_argument("--scale", type=float, default=2.0, help="PNG pixels per CSS pixel (default 2)")
+    figures.add_argument("--theme", default="print", help="print (default: black on white, embedded font) or screen")
+    figures.add_argument("--charts", help="comma-separated charts (default: all): loss, lr, grad_norm, throughput")
+    figures.add_argument("--x-axis", default="step", help="step, tokens, wall or relative")
+    figures.add_argument("--smoothing", type=float, default=0.0, help="EMA weight 0..0.99 as on the page")
+    figures.add_argument("--log", action="store_true", help="log-scale y axis")
+    figures.add_argument("--superseded", action="store_true", help="draw points that a resume superseded")
+    figures.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    archive = sub.add_parser("archive", help="write a run (metrics, config, events, samples) into one .zip")
+    archive.add_argument("run", help="run id (a directory under --runs) or a path to a run directory")
+    archive.add_argument("--out", type=Path, required=True, help="the .zip file to write")
+    archive.add_argument("--checkpoint", action="store_true", help="include the checkpoint (*.pt) files too")
+    archive.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+
+    importer = sub.add_parser("import", help="bring a run archive (.zip) back into a runs directory")
+    importer.add_argument("archive", type=Path, help="a .zip written by `python -m nanogpt_dash archive`")
+    importer.add_argument("--name", help="run folder name (default: the archived one)")
+    importer.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
 
     wrap = sub.add_parser("run", help="run an unmodified nanoGPT command and record it from its stdout",
                           usage="python -m nanogpt_dash run [--out-dir DIR] [--port N] [--no-dashboard] -- CMD ...")
@@ -51,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.runs)
         if args.command == "export":
             return _export(args)
+        if args.command == "figures":
+            return _figures(args)
+        if args.command == "archive":
+            return _archive(args)
+        if args.command == "import":
+            return _import(args)
         if args.command == "run":
             from .wrap import run_command
 
@@ -71,6 +110,8 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="close the WebSocket of a tab hidden this long; it reconnects when shown (default 600)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve https/wss")
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
@@ -92,8 +133,19 @@ def _list(runs_dir: Path) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    run_dir = resolve_run(args.runs, args.run, allow_path=True)
-    count, result = export_run(run_dir, args.format, args.out)
+    from .export import ExportError, ExportQuery, export_runs  # imports pandas: keep `runs` fast
+    from .views import from_axis
+
+    run_dirs = [resolve_run(args.runs, run, allow_path=True) for run in args.run]
+    try:
+        bounds = tuple(None if v is None else from_axis(args.x_axis, v if args.x_axis == "wall" else float(v))
+                       for v in (args.x_min, args.x_max))
+    except ValueError as e:
+        raise ExportError(f"--x-min/--x-max must be numbers on the {args.x_axis} axis ({e})") from e
+    query = ExportQuery(keys=tuple(k for k in args.keys.split(",") if k) if args.keys else None, x_axis=args.x_axis,
+                        x_range=bounds if bounds != (None, None) else None, superseded=not args.no_superseded,
+                        form=args.form)
+    count, result = export_runs(run_dirs, args.format, query, args.out, protected=[args.runs])
     if args.out is None:
         sys.stdout.write(result)
     else:
@@ -101,10 +153,47 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from .images import CHARTS, ChartView, ImageError, ImageOptions, Renderer, chart_by_name, write_run_figures
+
+    run_dirs = [resolve_run(args.runs, run, allow_path=True) for run in args.run]
+    if not 0.0 <= args.smoothing <= 0.99:
+        raise ImageError(f"--smoothing {args.smoothing} is out of range: use 0..0.99")
+    charts = [chart_by_name(name) for name in args.charts.split(",")] if args.charts else list(CHARTS)
+    options = ImageOptions(format=args.format, width=args.width, height=args.height, scale=args.scale, theme=args.theme)
+    view = ChartView(x_axis=args.x_axis, smoothing=args.smoothing, log_y=args.log, superseded=args.superseded)
+    renderer = Renderer(tabs=min(2, len(charts)))
+    renderer.start_in_background()  # Chromium starts while the runs are read
+    try:
+        written = write_run_figures(renderer, run_dirs, args.out, view, options, charts, protected=[args.runs])
+    finally:
+        renderer.stop()
+    for path in written:
+        print(path)
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from .archive import write_archive
+
+    run_dir = resolve_run(args.runs, args.run, allow_path=True)
+    print(write_archive(run_dir, args.out, checkpoint=args.checkpoint, protected=[args.runs]))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .archive import import_archive
+
+    run_dir = import_archive(args.archive, args.runs, args.name)
+    print(f"imported {args.archive} as run '{run_dir.name}' in {args.runs}/")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve  # imports Dash: keep `runs` and `export` fast
 
-    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile)
+    return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+                 idle_timeout_s=args.idle_timeout)
 
 
 if __name__ == "__main__":

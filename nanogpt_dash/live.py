@@ -3,6 +3,11 @@
 A poller thread discovers run directories and reads only rows past each run's cursor into
 columnar numpy series. Callbacks read from here and never touch SQLite. A run whose file cannot
 be read keeps its last good data and carries an error message until it is readable again.
+
+Startup never waits for the files: runs are discovered at once and loaded in the background,
+newest first, a slice at a time between the live runs' updates; until its data is in, a run is
+`loading()`. Files that nobody writes are only queried when they change, and files that keep
+failing are retried with a back-off, so an idle server costs next to nothing.
 """
 
 from __future__ import annotations
@@ -25,24 +30,33 @@ POLL_INTERVAL_S = 0.05
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
 CHUNK = 1 << 15
 INT32_MAX = 2**31 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 META_INTERVAL_S = 1.0
 DISCOVER_INTERVAL_S = 1.0
 EVENTS_KEPT = 200
 ARRAY_KINDS = ("attention",)  # logged arrays the dashboard mirrors (attention maps of the probe)
 ARRAY_BYTES_KEPT = 64 << 20  # per run; past it the oldest arrays are dropped from memory (not from the file)
 
+LOAD_SLICE = 50_000  # rows per query while loading a run in the background
+LOAD_BUDGET_S = 0.2  # loading time per poll, so the live runs between slices stay current
+QUIET_AFTER_S = 5.0  # a file unchanged this long ...
+QUIET_CHECK_S = 0.25  # ... is stat()-ed this often instead of every poll
+REFRESH_UNCHANGED_S = 10.0  # and read anyway this often, in case a change hid in the file's timestamps
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0  # back-off for a file that keeps failing
+
 
 class Series:
     """One metric of one run, in file order, stored compactly in fixed-size chunks.
 
-    Per point: the step (int32, widened to int64 only if a step needs it), the value (float32)
-    and the wall-clock time as float32 seconds since the run's origin: 12 bytes. Segments are
+    Per point: the step (int32, widened to int64 only if a step needs it), the value (float32,
+    widened to float64 only if a finite value is beyond float32's range) and the wall-clock time
+    as float32 seconds since the run's origin: 12 bytes. Segments are
     kept as the positions where each one's points begin, not per point. Chunks never move, so
     growing a series copies nothing.
     """
 
-    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "segment_ids", "segment_starts",
-                 "nonfinite", "last_nonfinite_step")
+    __slots__ = ("origin", "size", "_steps", "_values", "_times", "_step_dtype", "_value_dtype", "segment_ids",
+                 "segment_starts", "nonfinite", "last_nonfinite_step")
 
     def __init__(self, origin: float) -> None:
         self.origin = origin
@@ -51,6 +65,7 @@ class Series:
         self._values: list[np.ndarray] = []
         self._times: list[np.ndarray] = []
         self._step_dtype = np.int32
+        self._value_dtype = np.float32
         self.segment_ids: list[int] = []
         self.segment_starts: list[int] = []
         self.nonfinite: dict[str, int] = {}  # how many NaN, +Inf and -Inf values were logged
@@ -62,6 +77,9 @@ class Series:
         if self._step_dtype is np.int32 and (step.max() > INT32_MAX or step.min() < -INT32_MAX):
             self._step_dtype = np.int64
             self._steps = [chunk.astype(np.int64) for chunk in self._steps]
+        if self._value_dtype is np.float32 and self._overflows_float32(value):
+            self._value_dtype = np.float64
+            self._values = [chunk.astype(np.float64) for chunk in self._values]
         changes = np.flatnonzero(np.diff(segment)) + 1
         for at in np.concatenate([[0], changes]):
             if not self.segment_ids or self.segment_ids[-1] != segment[at]:
@@ -77,7 +95,7 @@ class Series:
             offset = self.size % CHUNK
             if offset == 0:
                 self._steps.append(np.empty(CHUNK, self._step_dtype))
-                self._values.append(np.empty(CHUNK, np.float32))
+                self._values.append(np.empty(CHUNK, self._value_dtype))
                 self._times.append(np.empty(CHUNK, np.float32))
             take = min(CHUNK - offset, len(step) - done)
             self._steps[-1][offset:offset + take] = step[done:done + take]
@@ -85,6 +103,11 @@ class Series:
             self._times[-1][offset:offset + take] = wall_time[done:done + take] - self.origin
             done += take
             self.size += take
+
+    @staticmethod
+    def _overflows_float32(value: np.ndarray) -> bool:
+        magnitude = np.abs(value)
+        return bool(np.any((magnitude > FLOAT32_MAX) & np.isfinite(magnitude)))
 
     def columns(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(step, value, wall_time, segment) of points [start, end), as new arrays."""
@@ -138,16 +161,24 @@ class LiveRun:
     file_id: tuple[int, int] | None = None
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded: bool = False  # read to the end of its file at least once
+    mtime: float = 0.0  # when discovered: newest files load first
+    signature: tuple | None = None  # the file's identity, sizes and times when last queried
+    checked_at: float = 0.0
+    changed_at: float = 0.0
+    failures: int = 0
+    retry_at: float = 0.0
+    watched: tuple[str, str] = ()  # the run file and its WAL, as plain strings for a cheap os.stat
 
     @property
     def version(self) -> str:
         """Changes when points already shown may no longer be right: a resume, or a replaced file."""
         return f"{self.generation}.{len(self.meta.segments) if self.meta else 0}"
 
-    def signature(self) -> tuple:
+    def news(self) -> tuple:
         """Changes whenever a reader of this run has something new to see."""
         meta = self.meta
-        return (self.cursor, self.event_cursor, self.generation, self.error,
+        return (self.cursor, self.event_cursor, self.array_cursor, self.generation, self.error, self.loaded,
                 None if meta is None else (meta.status, len(meta.segments)))
 
     def reset(self) -> None:
@@ -186,6 +217,17 @@ class LiveStore:
     def get(self, run_id: str) -> LiveRun | None:
         with self._lock:
             return self._runs.get(run_id)
+
+    def loading(self, run_id: str) -> bool:
+        """True while a discovered run's data is still being read in (its charts would be incomplete)."""
+        run = self.get(run_id)
+        return run is not None and not run.loaded and run.error is None
+
+    def loading_runs(self) -> list[str]:
+        """Ids of the runs still loading, the next to load first."""
+        with self._lock:
+            runs = list(self._runs.values())
+        return [r.run_id for r in sorted((r for r in runs if not r.loaded and r.error is None), key=lambda r: -r.mtime)]
 
     def status(self, run_id: str, now: float | None = None) -> str:
         run = self.get(run_id)
@@ -275,7 +317,7 @@ class LiveStore:
     # -- tailing (poller thread) -------------------------------------------------------------
 
     def start(self, interval: float = POLL_INTERVAL_S) -> "LiveStore":
-        self.poll()
+        """Start tailing in a background thread; returns at once (runs load in the background)."""
         self._thread = threading.Thread(target=self._loop, args=(interval,), name="nanogpt_dash-live", daemon=True)
         self._thread.start()
         return self
@@ -286,32 +328,83 @@ class LiveStore:
             self._thread.join(5)
 
     def _loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.poll()
+        while True:
+            self.poll(load_budget=LOAD_BUDGET_S)
+            if self._stop.wait(0.0 if self.loading_runs() else interval):
+                return
 
-    def poll(self) -> None:
-        """Discover new run directories (about once a second) and read new rows of every run."""
+    def poll(self, load_budget: float | None = None) -> None:
+        """Discover new run directories (about once a second) and read new rows of every run.
+
+        With `load_budget`, runs not yet loaded get at most that many seconds of reading in this
+        call (newest first); without it every run is read to its end.
+        """
         now = time.monotonic()
         if now - self._discovered_at >= DISCOVER_INTERVAL_S:
             self._discovered_at = now
-            for path in find_run_dirs(self.runs_dir):
-                with self._lock:
-                    if path.name not in self._runs:
-                        self._runs[path.name] = LiveRun(run_id=path.name, path=path)
+            self._discover()
         with self._lock:
             runs = list(self._runs.values())
-        changed = set()
+        before = {run.run_id: run.news() for run in runs}
         for run in runs:
-            before = run.signature()
-            self._tail(run, now)
-            if run.signature() != before:
-                changed.add(run.run_id)
+            if run.loaded and self._due(run, now):
+                self._tail(run, now)
+        self._load(runs, now, load_budget)
+        changed = {run.run_id for run in runs if run.news() != before[run.run_id]}
         if changed:
             for listener in self._listeners:
                 listener(changed)
 
-    def _tail(self, run: LiveRun, now: float) -> None:
-        """Read what is new in one run; any failure marks only this run, which retries next poll."""
+    def _discover(self) -> None:
+        for path in find_run_dirs(self.runs_dir):
+            with self._lock:
+                if path.name in self._runs:
+                    continue
+            run = LiveRun(run_id=path.name, path=path, mtime=_newest_mtime(path))
+            with self._lock:
+                self._runs.setdefault(path.name, run)
+
+    def _load(self, runs: list[LiveRun], now: float, budget: float | None) -> None:
+        """Read runs that are not loaded yet, newest first, for at most `budget` seconds."""
+        deadline = None if budget is None else time.monotonic() + budget
+        for run in sorted((r for r in runs if not r.loaded), key=lambda r: -r.mtime):
+            if not self._due(run, now):
+                continue
+            while True:
+                self._tail(run, now, max_rows=None if deadline is None else LOAD_SLICE)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                if run.loaded or run.error is not None:
+                    break
+
+    def _due(self, run: LiveRun, now: float) -> bool:
+        """Whether to query a run file now: always while it is written to, else only when it changed
+        (or, for a failing file, when its back-off is over)."""
+        if run.loaded and run.error is None:
+            if self._being_written(run):
+                return True
+            if now - run.changed_at > QUIET_AFTER_S and now - run.checked_at < QUIET_CHECK_S:
+                return False
+        elif run.error is not None and now < run.retry_at and now - run.checked_at < QUIET_CHECK_S:
+            return False
+        run.checked_at = now
+        if not run.watched:
+            db = db_path(run.path)
+            run.watched = (str(db), f"{db}-wal")
+        signature = _stat_key(run.watched[0]), _stat_key(run.watched[1])
+        if signature != run.signature:
+            run.signature, run.changed_at = signature, now
+            return True
+        if run.error is not None:
+            return now >= run.retry_at
+        return not run.loaded or now - run.meta_read_at >= REFRESH_UNCHANGED_S
+
+    def _being_written(self, run: LiveRun) -> bool:
+        return run.meta is not None and effective_status(run.meta, None, self.stalled_after) == "running"
+
+    def _tail(self, run: LiveRun, now: float, max_rows: int | None = None) -> None:
+        """Read what is new in one run (at most `max_rows` scalar rows); any failure marks only this run,
+        which retries later."""
         try:
             refresh = run.meta is None or now - run.meta_read_at >= META_INTERVAL_S
             if refresh:
@@ -322,13 +415,19 @@ class LiveStore:
                 meta = run.reader.meta()
                 with run.lock:
                     run.meta, run.meta_read_at = meta, now
+            read, at_end = 0, False
             while True:
-                batch = run.reader.scalars_since(run.cursor, limit=READ_BATCH)
+                limit = READ_BATCH if max_rows is None else min(READ_BATCH, max_rows - read)
+                batch = run.reader.scalars_since(run.cursor, limit=limit)
                 if len(batch):
                     with run.lock:
                         self._append(run, batch)
                         run.cursor = batch.cursor
-                if len(batch) < READ_BATCH:
+                read += len(batch)
+                if len(batch) < limit:
+                    at_end = True
+                    break
+                if max_rows is not None and read >= max_rows:
                     break
             if refresh or len(batch):
                 events = run.reader.events_since(run.event_cursor)
@@ -344,6 +443,10 @@ class LiveStore:
         except Exception as e:  # a bug or a surprise in one run file must not stop the others
             self._fail(run, f"unexpected {type(e).__name__}: {e}")
             return
+        if at_end and not run.loaded:
+            with run.lock:
+                run.loaded = True
+        run.failures = 0
         if run.error is not None:
             with run.lock:
                 run.error = None
@@ -391,8 +494,31 @@ class LiveStore:
 
     @staticmethod
     def _fail(run: LiveRun, message: str) -> None:
+        run.failures += 1
+        delay = 0.0 if run.failures == 1 else min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (run.failures - 2))
+        run.retry_at = time.monotonic() + delay  # one retry at the next poll, then back off
         with run.lock:
             run.error = message
         if run.reader is not None:
             run.reader.close()
             run.reader = None
+
+
+def _stat_key(path: str | Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _file_signature(run_dir: Path) -> tuple:
+    """What changes when a run file is written, replaced or removed: the file and its WAL's inode, size, time."""
+    db = db_path(run_dir)
+    return _stat_key(db), _stat_key(db.with_name(db.name + "-wal"))
+
+
+def _newest_mtime(run_dir: Path) -> float:
+    """When the run file last received data (an empty WAL, which a reader may create, does not count)."""
+    keys = [k for k in _file_signature(run_dir) if k is not None and k[1] > 0]
+    return max((k[2] for k in keys), default=0) / 1e9

@@ -54,11 +54,13 @@ class RunSummary:
 
 
 def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
+    """One run's summary. Its id is the folder's name, the name `export` and the dashboard take,
+    even when the folder was renamed after the run recorded another id."""
     with RunReader(run_dir) as reader:
         meta = reader.meta()
         last = reader.last_values([LOSS_KEY]).get(LOSS_KEY)
     return RunSummary(
-        run_id=meta.run_id, name=meta.name, status=effective_status(meta, now),
+        run_id=run_dir.name, name=meta.name, status=effective_status(meta, now),
         last_step=last[0] if last else None, last_loss=last[1] if last else None, path=run_dir,
     )
 

@@ -15,7 +15,7 @@ from . import __version__
 from .live import LiveStore
 from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
 from .security import RefuseForeignOrigin
-from .ui.app import build_app
+from .ui.app import IDLE_TIMEOUT_S, build_app
 from .ui.pages import metrics_needed
 
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5"
@@ -32,11 +32,13 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        hosts = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
+        if len(hosts) > 1:
+            return await self._refuse(scope, receive, send, 400,
+                                      f"refused: {len(hosts)} Host headers ({', '.join(map(repr, hosts))}); send exactly one")
+        host = hosts[0] if hosts else ""
         if host_name(host) not in LOOPBACK_NAMES:
-            if scope["type"] == "http":
-                return await PlainTextResponse(f"refused: Host {host!r} is not a loopback address", 403)(scope, receive, send)
-            return await send({"type": "websocket.close", "code": 1008})
+            return await self._refuse(scope, receive, send, 403, f"refused: Host {host!r} is not a loopback address")
         if scope["type"] == "http":
             return await self.app(scope, receive, send)
 
@@ -58,6 +60,13 @@ class Guard:
             self.stats["ws_open"] -= 1
 
 
+    @staticmethod
+    async def _refuse(scope, receive, send, status: int, reason: str) -> None:
+        if scope["type"] == "http":
+            return await PlainTextResponse(reason, status)(scope, receive, send)
+        return await send({"type": "websocket.close", "code": 1008})
+
+
 def host_name(host_header: str) -> str:
     """'127.0.0.1:8050' -> '127.0.0.1', '[::1]:8050' -> '::1', 'localhost' -> 'localhost'."""
     if host_header.startswith("["):
@@ -65,11 +74,13 @@ def host_name(host_header: str) -> str:
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
-def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Dash, LiveStore]:
+def create_app(runs_dir: str | Path, store: LiveStore | None = None,
+               idle_timeout_s: float = IDLE_TIMEOUT_S) -> tuple[Dash, LiveStore]:
     """The Dash app serving `runs_dir`, with /health and the loopback guard installed."""
     store = store or LiveStore(runs_dir, keys=metrics_needed()).start()
     _warm_up_json()
-    app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"])
+    app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
+                    inactivity_timeout_ms=int(idle_timeout_s * 1000))
 
     started = time.time()
     stats = {"ws_open": 0, "ws_messages": 0, "ws_sent": 0}
@@ -83,6 +94,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
             "runs_dir": str(Path(runs_dir).resolve()),
             "uptime_s": round(time.time() - started, 3),
             "runs": len(store.run_ids()),
+            "loading": store.loading_runs(),
             "clients": stats["ws_open"],
             "websocket_messages": stats["ws_messages"],
             "websocket_sent": stats["ws_sent"],
@@ -95,7 +107,7 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None) -> tuple[Da
     return app, store
 
 
-def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8050,
+def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8050, idle_timeout_s: float = IDLE_TIMEOUT_S,
           certfile: str | None = None, keyfile: str | None = None) -> int:
     """Run the dashboard until interrupted. Returns a process exit code."""
     import uvicorn
@@ -111,7 +123,7 @@ def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8050,
         new_port = free_port_from(host, port + 1)
         print(f"port {port} is in use by {taken_by}; using port {new_port} instead")
         port = new_port
-    app, _store = create_app(runs_dir)
+    app, _store = create_app(runs_dir, idle_timeout_s=idle_timeout_s)
     scheme = "https" if certfile else "http"
     print(f"nanogpt_dash {__version__}: serving {runs_dir.resolve()}/ at {url_for(host, port).replace('http', scheme, 1)}",
           flush=True)

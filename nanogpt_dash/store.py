@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ CREATE TABLE IF NOT EXISTS events (
 
 class StoreError(NanogptDashError):
     """A run file could not be opened, read or written."""
+
+
+class RowsRejected(StoreError):
+    """SQLite refused the rows themselves (a value it cannot bind); retrying the same rows cannot help."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,16 @@ class RunWriter:
             self._key_ids = dict(
                 (name, key_id) for key_id, name in self._conn.execute("SELECT id, name FROM keys")
             )
+            self._file_id = _file_id(self.path)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open run file {self.path} for writing: {e}") from e
+
+    def still_in_place(self) -> bool:
+        """False once the run file this writer opened was deleted or replaced (its folder removed, say)."""
+        try:
+            return _file_id(self.path) == self._file_id
+        except OSError:
+            return False
 
     def begin_segment(
         self,
@@ -213,7 +226,32 @@ class RunWriter:
         return self.segment_id
 
     def write(self, scalars: Sequence[ScalarRow], events: Sequence[tuple[int, float, str, dict]]) -> None:
-        """Append rows in one transaction; either all of them are committed or none."""
+        """Append rows in one transaction; either all of them are committed or none.
+
+        Raises RowsRejected when a row cannot be stored at all, StoreError for I/O trouble (disk full,
+        locked past the busy timeout, file gone), after which the same rows may succeed later.
+        """
+        known = len(self._key_ids)
+        try:
+            self._write_or_raise(scalars, events)
+        except BaseException:
+            self._forget_keys_after(known)  # their INSERTs were rolled back with the transaction
+            raise
+
+    def _forget_keys_after(self, known: int) -> None:
+        for name in list(self._key_ids)[known:]:
+            del self._key_ids[name]
+
+    def _write_or_raise(self, scalars: Sequence[ScalarRow], events: Sequence[tuple[int, float, str, dict]]) -> None:
+        try:
+            self._write(scalars, events)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.DataError, OverflowError,
+                UnicodeEncodeError, TypeError, ValueError) as e:
+            raise RowsRejected(f"{self.path}: a row cannot be stored ({type(e).__name__}: {e})") from e
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+
+    def _write(self, scalars: Sequence[ScalarRow], events: Sequence[tuple[int, float, str, dict]]) -> None:
         segment = self._require_segment()
         with self._conn:
             key_id = self._key_ids.get
@@ -231,9 +269,13 @@ class RunWriter:
             self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
 
     def heartbeat(self) -> None:
+        """Mark the segment alive now."""
         segment = self._require_segment()
-        with self._conn:
-            self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
+        try:
+            with self._conn:
+                self._conn.execute("UPDATE segments SET heartbeat = ? WHERE id = ?", (time.time(), segment))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
 
     def set_status(self, status: str, at: float | None = None) -> None:
         """Mark the current segment; `at` is when it happened (an import's last wall time), default now."""
@@ -242,11 +284,14 @@ class RunWriter:
         segment = self._require_segment()
         now = time.time() if at is None else at
         ended = None if status == "running" else now
-        with self._conn:
-            self._conn.execute(
-                "UPDATE segments SET status = ?, heartbeat = ?, ended = ? WHERE id = ?",
-                (status, now, ended, segment),
-            )
+        try:
+            with self._conn:
+                self._conn.execute(
+                    "UPDATE segments SET status = ?, heartbeat = ?, ended = ? WHERE id = ?",
+                    (status, now, ended, segment),
+                )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot record status {status!r} in {self.path}: {e}") from e
 
     def close(self) -> None:
         self._conn.close()
@@ -391,6 +436,20 @@ class RunReader:
         return self._key_names
 
 
+def integrity_check(run_dir: str | Path) -> str:
+    """SQLite's own integrity check of a run file: 'ok', or what is wrong with it."""
+    path = db_path(run_dir)
+    try:
+        conn = _connect(path, read_only=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return f"cannot check {path}: {e}"
+    return "; ".join(str(row[0]) for row in rows)
+
+
 def superseded_mask(segment: np.ndarray, step: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """True where a later segment started at or before the point's step."""
     mask = np.zeros(len(step), dtype=bool)
@@ -407,6 +466,11 @@ def find_run_dirs(runs_dir: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.glob(f"*/{DB_NAME}"))
 
 
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _empty_batch(cursor: int) -> ScalarBatch:
     return ScalarBatch(
         segment=np.empty(0, np.int32), step=np.empty(0, np.int64), wall_time=np.empty(0),
@@ -416,6 +480,24 @@ def _empty_batch(cursor: int) -> ScalarBatch:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=repr, allow_nan=True)
+
+
+def copy_database(run_dir: str | Path, dest: str | Path) -> None:
+    """A consistent copy of a run file (SQLite's online backup: a live writer never sees a lock for long)."""
+    source = db_path(run_dir)
+    try:
+        src = _connect(source, read_only=True)
+        try:
+            out = sqlite3.connect(dest)
+            try:
+                src.backup(out, pages=1024)
+                out.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                out.close()
+        finally:
+            src.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot copy run file {source}: {e}") from e
 
 
 # -- arrays: whole tensors logged at a step (attention maps of a probe sequence) ---------------
@@ -451,13 +533,16 @@ class ArrayRow:
 def write_arrays(writer: RunWriter, rows: Sequence[tuple[int, float, str, np.ndarray, dict]]) -> None:
     """Append (step, wall_time, kind, array, meta) rows in one transaction, creating the table on first use."""
     segment = writer._require_segment()
-    with writer._conn:
-        writer._conn.executescript(_ARRAYS_SCHEMA)
-        writer._conn.executemany(
-            "INSERT INTO arrays (segment, step, wall_time, kind, dtype, shape, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(segment, step, t, kind, a.dtype.str, json.dumps(list(a.shape)), np.ascontiguousarray(a).tobytes(),
-              _dumps(meta)) for step, t, kind, a, meta in rows],
-        )
+    try:
+        with writer._conn:
+            writer._conn.executescript(_ARRAYS_SCHEMA)
+            writer._conn.executemany(
+                "INSERT INTO arrays (segment, step, wall_time, kind, dtype, shape, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(segment, step, t, kind, a.dtype.str, json.dumps(list(a.shape)), np.ascontiguousarray(a).tobytes(),
+                  _dumps(meta)) for step, t, kind, a, meta in rows],
+            )
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot write arrays to {writer.path}: {e}") from e
 
 
 def read_arrays(reader: RunReader, kind: str, cursor: int = 0) -> list[ArrayRow]:

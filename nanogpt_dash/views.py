@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
-X_MODES = {"step": "step", "tokens": "tokens seen", "wall": "wall-clock time", "relative": "hours since start"}
+X_MODES = {"step": "step", "tokens": "tokens seen", "wall": "wall-clock time", "relative": "time since start"}
+# the unit of "time since start", picked from the span shown: seconds, minutes or hours
+RELATIVE_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0}
 DOWNSAMPLE_ABOVE = 10_000
 MIN_BUDGET, MAX_BUDGET = 1_000, 4_000
 SHORT_TAIL = 16
@@ -28,6 +30,20 @@ class EmaState:
 
     last: float = 0.0
     count: int = 0
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def chart_y(values: np.ndarray) -> np.ndarray:
+    """Values as sent to a chart: float32 (half the bytes), or float64 if a finite value would overflow float32."""
+    values = np.asarray(values)
+    if values.dtype == np.float32:
+        return values
+    magnitude = np.abs(values)
+    if np.any((magnitude > FLOAT32_MAX) & np.isfinite(magnitude)):
+        return values.astype(np.float64, copy=False)
+    return values.astype(np.float32)
 
 
 def budget_for_width(width_px: int | None) -> int:
@@ -85,15 +101,21 @@ def downsample(y: np.ndarray, n_out: int) -> np.ndarray:
     return index
 
 
-def x_values(mode: str, step: np.ndarray, wall_time: np.ndarray, tokens_per_step: int | None, start: float) -> np.ndarray:
-    """The x coordinate of each point for an x-axis mode (see X_MODES)."""
+def relative_unit(span_s: float) -> str:
+    """The unit that reads best for a span of time: '2.5 min', not '0.04 hours'."""
+    return "s" if span_s < 180 else ("min" if span_s < 3 * 3600 else "h")
+
+
+def x_values(mode: str, step: np.ndarray, wall_time: np.ndarray, tokens_per_step: int | None, start: float,
+             unit: str = "h") -> np.ndarray:
+    """The x coordinate of each point for an x-axis mode (see X_MODES); `unit` for "relative" (RELATIVE_UNITS)."""
     if mode == "tokens" and tokens_per_step:
         return step.astype(np.float64) * tokens_per_step
     if mode == "wall":
         # Plotly reads epoch milliseconds as UTC: shift them so the axis shows this machine's local time
         return (wall_time + utc_offset_s(start)) * 1000.0
     if mode == "relative":
-        return (wall_time - start) / 3600.0
+        return (wall_time - start) / RELATIVE_UNITS.get(unit, 3600.0)
     return step
 
 

@@ -46,12 +46,12 @@ def wait_for_health(port: int, timeout: float = 60) -> dict:
     raise TimeoutError(f"no nanogpt_dash server answered on port {port} within {timeout} s")
 
 
-def start_server(runs_dir: Path, port: int) -> subprocess.Popen:
+def start_server(runs_dir: Path, port: int, *extra: str) -> subprocess.Popen:
     """A real `python -m nanogpt_dash serve` process; stop it with stop_process(). Its output goes to a log file
     (a pipe nobody reads would block a chatty server)."""
     log_path = runs_dir.parent / f"server-{port}.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "nanogpt_dash", "serve", "--runs", str(runs_dir), "--port", str(port), *extra],
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_health(port)

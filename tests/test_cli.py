@@ -38,7 +38,7 @@ def test_export_csv_is_long_form_with_superseded_flag(resumed_run, capsys):
     loss = [(r["segment"], r["step"], r["value"], r["superseded"]) for r in rows if r["key"] == "train/loss"]
     assert loss[8] == ("1", "8", "2.0", "1") and loss[9] == ("1", "9", "1.0", "1")
     assert loss[10:] == [("2", "8", "1.5", "0"), ("2", "9", "1.25", "0")]
-    assert [r["value"] for r in rows if r["key"] == "grad_norm"] == ["nan"]
+    assert [r["value"] for r in rows if r["key"] == "grad_norm"] == ["NaN"]
 
 
 def test_export_json_to_a_file(resumed_run, tmp_path):
@@ -68,3 +68,13 @@ def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
     assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
     assert seen["runs_dir"] == tmp_path and seen["port"] == 8051 and seen["host"] == "127.0.0.1"
     assert main(["serve", "--port", "8052"]) == 0 and seen["port"] == 8052
+
+
+def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_run, capsys):
+    (resumed_run / "alpha").rename(resumed_run / "renamed")
+    assert main(["runs", "--runs", str(resumed_run)]) == 0
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[0] == "renamed"
+    assert main(["export", listed[0], "--runs", str(resumed_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 23

@@ -33,7 +33,7 @@ def test_no_new_points_means_no_update():
 def test_a_line_carries_step_and_local_time_for_the_hover_box():
     s = shown([3.0, 2.5, 2.0])
     line = line_trace("run-a", "A", "train/loss", s, smoothing=0.0)
-    assert line["name"] == "A · train" and line["x"].tolist() == [0, 1, 2]
+    assert line["name"] == "A · train loss" and line["x"].tolist() == [0, 1, 2]
     assert line["customdata"][1][0] == 1 and line["customdata"][1][1].startswith("20")
     assert "step %{customdata[0]}" in line["hovertemplate"] and "%{customdata[1]}" in line["hovertemplate"]
     assert line["line"]["color"] == run_color("run-a") and line["opacity"] == 1.0
@@ -51,8 +51,8 @@ def test_smoothing_fades_the_raw_line_and_draws_the_ema():
 def test_nan_and_inf_are_distinct_marker_traces():
     s = shown([1.0, math.nan, math.inf, -math.inf, math.nan])
     traces = {kind: error_trace("r", "r", "train/loss", kind, points) for kind, points in s.nonfinite.items()}
-    assert traces["NaN"]["name"] == "r · train: NaN" and traces["NaN"]["x"].tolist() == [1, 4]
-    assert traces["+Inf"]["name"] == "r · train: +Inf" and traces["-Inf"]["x"].tolist() == [3]
+    assert traces["NaN"]["name"] == "r · train loss: NaN" and traces["NaN"]["x"].tolist() == [1, 4]
+    assert traces["+Inf"]["name"] == "r · train loss: +Inf" and traces["-Inf"]["x"].tolist() == [3]
     assert len({t["marker"]["symbol"] for t in traces.values()}) == 3, "each kind has its own symbol"
     assert all(t["yaxis"] == "y2" for t in traces.values()), "drawn at the chart's edge, whatever the y scale"
     assert traces["NaN"]["customdata"][0][0] == 1, "the hover box names the step"
@@ -70,3 +70,12 @@ def test_trace_layout_puts_roles_in_blocks():
 def test_run_colour_is_stable_and_from_the_palette():
     assert run_color("alpha") == run_color("alpha")
     assert run_color("alpha").startswith("#")
+
+
+def test_legends_and_hover_use_human_names_and_the_hover_is_unified():
+    from nanogpt_dash.ui.figures import metric_label
+
+    assert [metric_label(k) for k in ("train/loss", "val/loss", "grad_norm", "tokens_per_sec", "lr", "custom/x")] == \
+        ["train loss", "val loss", "grad norm", "tokens/s", "learning rate", "custom/x"]
+    assert build_figure(CHARTS[0], [])["layout"]["hovermode"] == "x unified"
+    assert "<b>%{y:.6g}</b>" in line_trace("r", "R", "grad_norm", shown([1.0]), 0.0)["hovertemplate"]

@@ -1,11 +1,12 @@
 import math
+import os
 import sqlite3
 import time
 
 import numpy as np
 from dash import no_update
 
-from nanogpt_dash.live import LiveStore
+from nanogpt_dash.live import QUIET_AFTER_S, LiveStore
 from nanogpt_dash.tracking import Run
 from nanogpt_dash.ui.live_charts import chart_updates
 
@@ -340,3 +341,172 @@ def test_attention_arrays_are_mirrored_and_bounded(runs_dir, monkeypatch):
     kept = store.arrays("a", "attention")
     assert [a.step for a in kept] == [10, 20] and kept[-1].meta == {"tokens": list("abcd")}
     assert store.arrays("a", "other") == [] and store.arrays("missing", "attention") == []
+
+def test_finite_values_beyond_float32_stay_finite_in_the_store_and_the_charts(runs_dir):
+    run = Run(runs_dir / "big")
+    for step, value in enumerate([1.0, 1e39, -1e300, 2.0]):
+        run.log({"train/loss": value}, step=step)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    values = store.view("big", "train/loss").value
+    assert values.tolist() == [1.0, 1e39, -1e300, 2.0]
+    assert store.nonfinite("big") == {}, "no value here is NaN or Inf"
+    figures, _, cursor = chart_updates(store, ["big"], None)
+    line = figures[0]["data"][0]
+    assert np.isfinite(line["y"]).all() and line["y"][1] == 1e39
+    run.log({"train/loss": 3e38 * 10}, step=4)
+    run.flush()
+    store.poll()
+    _, extends, _ = chart_updates(store, ["big"], cursor)
+    data, _ = extends[0]
+    assert data["y"][0].tolist() == [3e39]
+    run.finish()
+
+
+def write_rows(run_dir, steps: int, age_s: float = 0.0) -> None:
+    with Run(run_dir) as run:
+        for step in range(steps):
+            run.log({"train/loss": 1.0}, step=step)
+    if age_s:
+        then = time.time() - age_s
+        os.utime(run_dir / "metrics.sqlite", (then, then))
+
+
+def test_runs_load_in_the_background_newest_first_and_say_loading_until_then(runs_dir, monkeypatch):
+    from nanogpt_dash import live
+
+    monkeypatch.setattr(live, "LOAD_SLICE", 100)
+    write_rows(runs_dir / "old", 250, age_s=3600)
+    write_rows(runs_dir / "new", 250)
+    write_rows(runs_dir / "mid", 250, age_s=60)
+    store = LiveStore(runs_dir)
+    loaded_order = []
+    for _ in range(30):
+        store.poll(load_budget=0.0)  # one slice per poll
+        for run_id in ("new", "mid", "old"):
+            if not store.loading(run_id) and run_id not in loaded_order:
+                loaded_order.append(run_id)
+                assert len(store.view(run_id, "train/loss").step) == 250
+        if store.run_ids() and not store.loading_runs():
+            break
+        assert store.loading_runs() == [r for r in ("new", "mid", "old") if r not in loaded_order]
+    assert loaded_order == ["new", "mid", "old"]
+
+
+def test_start_returns_at_once_and_the_server_answers_while_runs_load(runs_dir, monkeypatch):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from nanogpt_dash.server import create_app
+
+    write_rows(runs_dir / "a", 10)
+    release = threading.Event()
+    original = LiveStore._tail
+
+    def slow_tail(self, run, now, *args, **kwargs):
+        release.wait(10)  # a huge file being read
+        return original(self, run, now, *args, **kwargs)
+
+    monkeypatch.setattr(LiveStore, "_tail", slow_tail)
+    made = {}
+    maker = threading.Thread(target=lambda: made.update(app=create_app(runs_dir)))
+    maker.start()
+    maker.join(5)
+    try:
+        assert "app" in made, "create_app() waited for the runs to load"
+        app, store = made["app"]
+        client = TestClient(app.server, base_url="http://127.0.0.1:8050")
+        deadline = time.monotonic() + 5
+        while not store.run_ids() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        health = client.get("/health").json()
+        assert health["runs"] == 1 and health["loading"] == ["a"] and store.loading("a")
+        release.set()
+        while store.loading("a") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not store.loading("a") and len(store.view("a", "train/loss").step) == 10
+        assert client.get("/health").json()["loading"] == []
+    finally:
+        release.set()
+        maker.join(10)
+        if "app" in made:
+            made["app"][1].stop()
+
+
+def test_an_idle_store_of_30_runs_and_7_unreadable_files_uses_under_1_percent_cpu(runs_dir):
+    for i in range(30):
+        write_rows(runs_dir / f"run{i:02d}", 20)
+    for i in range(7):
+        (runs_dir / f"bad{i}").mkdir()
+        (runs_dir / f"bad{i}" / "metrics.sqlite").write_bytes(b"this is not a database" * 100)
+    store = LiveStore(runs_dir).start()
+    try:
+        deadline = time.monotonic() + 30
+        while (len(store.run_ids()) < 37 or store.loading_runs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not store.loading_runs()
+        time.sleep(QUIET_AFTER_S + 1)  # past the back-off ramp and the quiet threshold
+        clock = time.pthread_getcpuclockid(store._thread.ident)
+        cpu0, wall0 = time.clock_gettime(clock), time.monotonic()
+        time.sleep(3.0)
+        share = (time.clock_gettime(clock) - cpu0) / (time.monotonic() - wall0)
+    finally:
+        store.stop()
+    print(f"idle poller: {share:.2%} of a core")
+    assert share < 0.01, f"idle poller used {share:.1%} of a core"
+    assert all(store.get(f"bad{i}").error for i in range(7))
+
+
+def test_smoothing_leaves_eval_points_and_the_schedule_alone_and_ends_near_the_last_value(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    with Run(runs_dir / "s") as run:
+        rng = np.random.default_rng(0)
+        for step in range(400):
+            run.log({"train/loss": 3.0 - step / 200 + rng.normal(0, 0.1), "lr": 1e-3 * min(1, step / 50)}, step=step)
+            if step % 200 == 0:
+                run.log({"val/loss": 3.0 - step / 200}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    figures, _, _ = chart_updates(store, ["s"], None, view_state("step", 0.9, [], 800))
+    by_role = {(t["meta"]["key"], t["meta"]["role"]): t for t in figures[0]["data"]}
+    assert len(by_role[("val/loss", "smooth")]["x"]) == 0, "two eval points are never smoothed"
+    assert by_role[("val/loss", "line")]["opacity"] == 1.0
+    smooth, raw = by_role[("train/loss", "smooth")]["y"], by_role[("train/loss", "line")]["y"]
+    # an EMA of weight 0.9 averages about the last 1/(1-0.9) = 10 points: it ends within their range
+    assert min(raw[-30:]) <= smooth[-1] <= max(raw[-30:])
+    lr_chart = figures[1]["data"]
+    assert [t["meta"]["role"] for t in lr_chart] == ["line"], "the learning-rate schedule is never smoothed"
+    assert lr_chart[0]["opacity"] == 1.0
+
+
+def test_time_since_start_is_labelled_in_the_unit_of_the_span(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    with Run(runs_dir / "t") as run:
+        for step in range(5):
+            run.log({"train/loss": 1.0}, step=step)
+    store = LiveStore(runs_dir)
+    store.poll()
+    figures, _, _ = chart_updates(store, ["t"], None, view_state("relative", 0.0, [], 800))
+    assert figures[0]["layout"]["xaxis"]["title"]["text"] == "time since start (s)"
+
+
+def test_a_chart_without_points_says_it_is_waiting_and_is_rebuilt_by_the_first_point(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    run = Run(runs_dir / "new")
+    run.log({"lr": 1e-3}, step=0)  # the run exists, its loss has no point yet
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    view = view_state("step", 0.0, [], 800)
+    figures, _, cursor = chart_updates(store, ["new"], None, view)
+    assert figures[0]["layout"]["annotations"][0]["text"] == "waiting for the first step…"
+    run.log({"train/loss": 2.0}, step=1)
+    run.finish()
+    store.poll()
+    figures, extends, _ = chart_updates(store, ["new"], cursor, view)
+    assert figures[0] is not no_update and "annotations" not in figures[0]["layout"], "rebuilt without the note"

@@ -97,4 +97,42 @@ def test_the_page_loads_its_scripts_and_they_agree_with_the_page(client):
     for name in (ids.PULSE, ids.VISIBLE, ids.RECONNECT, ids.CONNECTION, ids.MEMORY, ids.WIDTH, ids.chart("loss")):
         assert f'"{name}"' in push, name
     names = [c.name for c in CHARTS]
-    assert f"const CHART_NAMES = {json.dumps(names).replace(', ', ', ')};" in (REPO / "assets" / "ngd.js").read_text()
+    assert f"const CHART_NAMES = {json.dumps(names)};" in (REPO / "assets" / "ngd.js").read_text()
+
+
+def guard_answer(headers: list[tuple[bytes, bytes]], kind: str = "http") -> tuple[list[dict], bool]:
+    """Run one request through Guard alone; returns what it sent and whether the app behind it was called."""
+    import asyncio
+
+    from nanogpt_dash.server import Guard
+
+    reached = []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": kind, "method": "GET", "path": "/health", "headers": headers, "query_string": b""}
+    asyncio.run(Guard(app, {"ws_open": 0, "ws_messages": 0})(scope, receive, send))
+    return sent, bool(reached)
+
+
+@pytest.mark.parametrize("kind", ["http", "websocket"])
+def test_a_request_with_two_host_headers_is_refused(kind):
+    sent, reached = guard_answer([(b"host", b"evil.example"), (b"host", b"127.0.0.1:8050")], kind)
+    assert not reached
+    if kind == "http":
+        assert sent[0]["status"] == 400 and b"2 Host headers" in sent[1]["body"]
+    else:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+    sent, reached = guard_answer([(b"host", b"127.0.0.1:8050")])
+    assert reached and sent[0]["status"] == 200

@@ -175,3 +175,24 @@ def test_a_run_without_arrays_reads_none(tmp_path):
     open_writer(tmp_path / "r").close()
     with RunReader(tmp_path / "r") as reader:
         assert read_arrays(reader, "attention") == []
+
+def test_a_failed_write_does_not_leave_a_stale_key_id_behind(tmp_path):
+    writer = open_writer(tmp_path / "r")
+    with pytest.raises(StoreError):
+        writer.write([ScalarRow(0, 0.0, "new/key", 1.0), ScalarRow(0, 0.0, "x", object())], [])
+    writer.write([ScalarRow(1, 0.0, "new/key", 2.0)], [])
+    writer.close()
+    with RunReader(tmp_path / "r") as reader:
+        batch = reader.scalars_since(0)
+    assert batch.key == ["new/key"] and batch.value.tolist() == [2.0]
+
+
+def test_integrity_check_says_ok_or_what_is_wrong(tmp_path):
+    from nanogpt_dash.store import integrity_check
+
+    writer = open_writer(tmp_path / "r")
+    writer.write([ScalarRow(0, 0.0, "k", 1.0)], [])
+    writer.close()
+    assert integrity_check(tmp_path / "r") == "ok"
+    (tmp_path / "r" / "metrics.sqlite").write_bytes(b"not a database" * 100)
+    assert "not a database" in integrity_check(tmp_path / "r")

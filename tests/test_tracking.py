@@ -1,4 +1,6 @@
 import math
+import sqlite3
+import time
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import torch
 
 import nanogpt_dash
 from nanogpt_dash import tracking
-from nanogpt_dash.store import RunReader
+from nanogpt_dash.store import RunReader, StoreError
 from nanogpt_dash.tracking import Run, TrackingError, TrackingWarning
 
 from helpers import REPO
@@ -61,9 +63,10 @@ def test_unwritable_directory_warns_once_and_training_goes_on(tmp_path):
         run = Run(blocker / "run", flush_interval=0.001)
         for step in range(1000):
             run.log({"loss": 1.0}, step=step)
-        run.finish(timeout=1)
+        lost = run.finish(timeout=1)
     messages = [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
-    assert len(messages) == 1 and "cannot open" in messages[0] and "training continues" in messages[0]
+    assert len(messages) == 2 and "cannot open" in messages[0] and "training continues" in messages[0]
+    assert lost == 1000 and "1000 logged rows could not be written" in messages[1]
 
 
 def test_log_before_init_raises_with_the_fix(monkeypatch):
@@ -141,3 +144,213 @@ def test_log_array_is_written_in_the_background_and_refuses_non_arrays(tmp_path)
         (row,) = read_arrays(reader, "attention")
     assert row.step == 5 and row.meta == {"tokens": ["x", "y", "z"]}
     np.testing.assert_array_equal(row.array, np.eye(3))
+
+def tracking_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
+
+
+def test_log_refuses_an_int_too_large_for_float_and_keeps_writing(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "bigint")
+        run.log({"t": 10**400}, step=0)
+        run.log({"train/loss": 1.0}, step=1)
+        assert run.flush(5)
+        run.finish()
+    meta, batch, _ = read_all(tmp_path / "bigint")
+    assert batch.key == ["train/loss"] and batch.step.tolist() == [1]
+    assert meta.status == "finished"
+    messages = tracking_warnings(caught)
+    assert len(messages) == 1 and "too large for a float" in messages[0] and "'t'" in messages[0]
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+@pytest.mark.parametrize("bad", [{"bad\udc80key": 1.0}, {Unprintable(): 1.0}], ids=["lone-surrogate", "str-raises"])
+def test_log_refuses_a_key_that_cannot_be_stored_and_keeps_writing(tmp_path, bad):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        run.log({**bad, "ok": 2.0}, step=0)
+        run.log({"train/loss": 1.0}, step=1)
+        assert run.flush(5)
+        assert run.finish() == 0
+    meta, batch, _ = read_all(tmp_path / "r")
+    assert batch.key == ["ok", "train/loss"] and batch.step.tolist() == [0, 1]
+    assert meta.status == "finished"
+    assert len(tracking_warnings(caught)) == 1
+
+
+def test_log_refuses_a_step_outside_64_bits_and_keeps_writing(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        run.log({"train/loss": 5.0}, step=2**63)
+        run.log({"train/loss": 1.0}, step=2**63 - 1)
+        run.log({"train/loss": 2.0}, step=np.int64(7))
+        assert run.flush(5)
+        run.finish()
+    meta, batch, _ = read_all(tmp_path / "r")
+    assert batch.step.tolist() == [2**63 - 1, 7] and batch.value.tolist() == [1.0, 2.0]
+    messages = tracking_warnings(caught)
+    assert len(messages) == 1 and "64 bits" in messages[0]
+
+
+def test_writer_thread_survives_an_unexpected_error_and_keeps_writing(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = Run._collect
+
+    def flaky_collect(self, deadline):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("a bug in the writer")
+        return original(self, deadline)
+
+    monkeypatch.setattr(Run, "_collect", flaky_collect)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        for step in range(50):
+            run.log({"train/loss": 1.0}, step=step)
+            time.sleep(0.002)
+        assert run.flush(5)
+        run.finish()
+    assert calls["n"] > 2 and run._thread.is_alive() is False
+    _, batch, _ = read_all(tmp_path / "r")
+    assert batch.step.tolist() == list(range(50))
+    assert any("unexpected error in the metrics writer" in m for m in tracking_warnings(caught))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_stopped_writer_marks_the_run_crashed(tmp_path, monkeypatch):
+    class Fatal(BaseException):
+        pass
+
+    def dies(self, stopping):
+        if self._pending_scalars or self._queue:
+            self._ensure_writer()
+            raise Fatal()
+        return False
+
+    monkeypatch.setattr(Run, "_write_round", dies)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        run.log({"train/loss": 1.0}, step=3)
+        run._thread.join(5)
+        assert run.flush(0.2) is False
+        run.finish()
+    meta, _, events = read_all(tmp_path / "r")
+    assert meta.status == "crashed" and [e.kind for e in events] == ["writer_stopped"]
+    assert any("writer stopped" in m for m in tracking_warnings(caught))
+
+
+def test_first_batch_is_written_within_about_100ms_under_an_unthrottled_loop(tmp_path):
+    run = Run(tmp_path / "r")
+    started = time.monotonic()
+    first_row_at = None
+    step = 0
+    while time.monotonic() - started < 2.0 and first_row_at is None:
+        for _ in range(2000):
+            run.log({"train/loss": 1.0, "lr": 0.1}, step=step)
+            step += 1
+        try:
+            with RunReader(tmp_path / "r") as reader:
+                if len(reader.scalars_since(0, limit=1)):
+                    first_row_at = time.monotonic() - started
+        except StoreError:  # no file, or no schema yet
+            pass
+    run.finish(timeout=30)
+    # ~100 ms on an idle machine; the margin is for a CI host shared with other jobs
+    assert first_row_at is not None and first_row_at < 0.3, f"first row after {first_row_at} s"
+
+
+def test_disk_full_then_freed_resumes_and_accounts_for_every_dropped_row(tmp_path, monkeypatch):
+    from nanogpt_dash import store
+
+    monkeypatch.setattr(tracking, "MAX_PENDING_ROWS", 3_000)
+    full = {"on": False, "batch_sizes": []}
+    real_write = store.RunWriter._write
+
+    def write(self, scalars, events):
+        full["batch_sizes"].append(len(scalars))
+        if full["on"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(self, scalars, events)
+
+    monkeypatch.setattr(store.RunWriter, "_write", write)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        run.log({"train/loss": 1.0}, step=0)
+        assert run.flush(5)
+        full["on"] = True
+        for step in range(1, 20_001):
+            run.log({"train/loss": 1.0}, step=step)
+        time.sleep(0.5)
+        full["on"] = False
+        assert run.flush(10)
+        lost = run.finish()
+    meta, batch, events = read_all(tmp_path / "r")
+    assert meta.status == "finished"
+    assert max(full["batch_sizes"]) <= tracking.WRITE_BATCH
+    steps = batch.step.tolist()
+    assert steps == [0] + list(range(steps[1], 20_001)), "what was kept is contiguous: only the oldest were dropped"
+    dropped = 20_000 - (len(steps) - 1)
+    assert lost == dropped > 0
+    assert sum(e.payload["rows"] for e in events if e.kind == "data_lost") == dropped
+    assert any(f"{dropped} logged rows could not be written" in m for m in tracking_warnings(caught))
+
+
+def test_finish_reports_rows_it_could_not_write_and_the_run_file_says_so(tmp_path, monkeypatch):
+    from nanogpt_dash import store
+
+    real_write = store.RunWriter._write
+    state = {"full": False}
+
+    def write(self, scalars, events):
+        if state["full"] and scalars:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(self, scalars, events)
+
+    monkeypatch.setattr(store.RunWriter, "_write", write)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        run.log({"train/loss": 1.0}, step=0)
+        assert run.flush(5)
+        state["full"] = True
+        for step in range(1, 101):
+            run.log({"train/loss": 1.0, "lr": 0.1}, step=step)
+        lost = run.finish(timeout=0.5)
+    assert lost == 200
+    _, batch, events = read_all(tmp_path / "r")
+    assert len(batch) == 1
+    assert [(e.kind, e.payload["rows"]) for e in events] == [("data_lost", 200)]
+    assert any("200 logged rows could not be written" in m for m in tracking_warnings(caught))
+
+
+def test_removing_the_run_folder_mid_run_recreates_it_as_a_new_segment(tmp_path):
+    import shutil
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(tmp_path / "r")
+        for step in range(10):
+            run.log({"train/loss": 1.0}, step=step)
+        assert run.flush(5)
+        shutil.rmtree(tmp_path / "r")
+        for step in range(10, 20):
+            run.log({"train/loss": 1.0}, step=step)
+            time.sleep(0.005)
+        assert run.flush(5)
+        run.finish()
+    meta, batch, events = read_all(tmp_path / "r")
+    assert batch.step.tolist() == list(range(10, 20))
+    assert meta.status == "finished" and meta.segments[-1].start_step == 10
+    assert [e.kind for e in events] == ["run_file_recreated"]
+    messages = tracking_warnings(caught)
+    assert len(messages) == 1 and "deleted or replaced" in messages[0]

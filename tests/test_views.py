@@ -90,3 +90,12 @@ def test_x_axis_modes():
 
 def test_budget_follows_the_chart_width():
     assert budget_for_width(300) == 1000 and budget_for_width(800) == 1600 and budget_for_width(5000) == 4000
+
+
+def test_time_since_start_picks_its_unit_from_the_span():
+    from nanogpt_dash.views import relative_unit
+
+    assert [relative_unit(s) for s in (5, 179, 180, 2 * 3600, 3 * 3600, 48 * 3600)] == ["s", "s", "min", "min", "h", "h"]
+    step, wall = np.arange(3), np.array([1000.0, 1060.0, 1120.0])
+    assert x_values("relative", step, wall, None, 1000.0, "min").tolist() == [0.0, 1.0, 2.0]
+    assert x_values("relative", step, wall, None, 1000.0, "s").tolist() == [0.0, 60.0, 120.0]

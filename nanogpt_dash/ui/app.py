@@ -19,10 +19,10 @@ def assets_folder() -> Path:
 
 
 ASSETS = assets_folder()
-INACTIVITY_TIMEOUT_MS = 10 * 60 * 1000  # a hidden tab's WebSocket closes after this; it reconnects when shown
+IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconnects when shown
 
 
-def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = INACTIVITY_TIMEOUT_MS) -> Dash:
+def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = int(IDLE_TIMEOUT_S * 1000)) -> Dash:
     """A Dash app over `store` with every page of ui/pages registered."""
     app = Dash(
         __name__,
@@ -32,6 +32,8 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         # Visible tabs get a heartbeat every 1.5 s (ui/push.py), so only a hidden tab, which is
         # sent nothing, ever reaches this; Dash reconnects it when it is shown again.
         websocket_inactivity_timeout=inactivity_timeout_ms,
+        # the worker checks for inactivity when it sends a heartbeat
+        websocket_heartbeat_interval=min(30_000, max(1000, inactivity_timeout_ms // 3)),
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=True,  # each page's components exist only while it is shown
@@ -41,10 +43,21 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         update_title=None,
     )
     for page in PAGES:
-        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
-                           title=f"{page.NAME} · nanogpt_dash")
+        _register_page(page)
     app.layout = lambda: shell.layout(PAGES)
     shell.register(app, store, PAGES)
     for page in PAGES:
         page.register(app, store)
     return app
+
+
+def _register_page(page) -> None:
+    kwargs = dict(path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout, title=f"{page.NAME} · nanogpt_dash")
+    try:
+        dash.register_page(page.__name__, **kwargs)
+    except LookupError:
+        # register_page reads a context variable that Dash sets only in the thread that imported it
+        from dash._callback_context import context_value
+
+        context_value.set({})
+        dash.register_page(page.__name__, **kwargs)

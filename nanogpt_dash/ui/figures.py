@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..views import X_MODES, Points, Shown
+from ..views import X_MODES, Points, Shown, chart_y
 
 # Tableau 10: distinct, readable on white, and colour-blind friendlier than the Plotly default.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -59,13 +59,19 @@ CHARTS = (
 )
 
 KEY_STYLE = {
-    "train/loss": dict(label="train", dash="solid", mode="lines"),
-    "val/loss": dict(label="val", dash="dash", mode="lines+markers"),
-    "train/eval_loss": dict(label="train (eval)", dash="dot", mode="lines+markers"),
+    "train/loss": dict(label="train loss", dash="solid", mode="lines"),
+    "val/loss": dict(label="val loss", dash="dash", mode="lines+markers"),
+    "train/eval_loss": dict(label="train loss (eval)", dash="dot", mode="lines+markers"),
 }
+# what people call the metrics train.py logs, in legends and hover boxes
+LABELS = {"lr": "learning rate", "grad_norm": "grad norm", "tokens_per_sec": "tokens/s", "iter_ms": "step time (ms)",
+          "mfu": "MFU"}
 
-HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<br>%{y:.7g}<extra></extra>"
-ERROR_HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>%{customdata[1]}<extra></extra>"
+# One hover box per chart for the hovered x, listing every series there (hovermode "x unified"):
+# "run-a · train loss 2.6526  step 344 · 2026-11-28 17:02:11". Non-finite markers say what they mark.
+HOVER = ("%{fullData.name} <b>%{y:.6g}</b>  <span style='color:#777'>step %{customdata[0]} · %{customdata[1]}</span>"
+         "<extra></extra>")
+ERROR_HOVER = "%{fullData.name} at step %{customdata[0]} <span style='color:#777'>(%{customdata[1]})</span><extra></extra>"
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,13 @@ def run_color(run_id: str) -> str:
     return PALETTE[zlib.crc32(run_id.encode()) % len(PALETTE)]
 
 
+def metric_label(key: str) -> str:
+    """A metric's human name: 'train loss', 'grad norm', 'tokens/s'; unknown keys as logged."""
+    return KEY_STYLE[key]["label"] if key in KEY_STYLE else LABELS.get(key, key)
+
+
 def series_label(run_name: str, key: str) -> str:
-    return f"{run_name} · {KEY_STYLE.get(key, {'label': key})['label']}"
+    return f"{run_name} · {metric_label(key)}"
 
 
 def timestamps(wall_time: np.ndarray) -> list[str]:
@@ -122,7 +133,7 @@ def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: fl
     return {
         "type": "scattergl" if len(shown.x) > 5000 else "scatter", "name": series_label(run_name, key),
         "legendgroup": run_id, "mode": style["mode"],
-        "x": shown.x, "y": shown.y.astype(np.float32), "customdata": hover_data(shown.step, shown.wall_time),
+        "x": shown.x, "y": chart_y(shown.y), "customdata": hover_data(shown.step, shown.wall_time),
         "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": style["dash"], "width": 1.6},
         "marker": {"size": 4}, "opacity": 0.3 if smoothing > 0 else 1.0,
         "meta": {"run": run_id, "key": key, "role": "line", "total": shown.total},
@@ -130,11 +141,14 @@ def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: fl
 
 
 def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown) -> dict:
+    """The smoothed line of a series (empty for a series that is not smoothed: eval points, schedules)."""
     at = shown.smooth_at
+    has = at is not None and shown.smooth is not None
     return {
-        "type": "scattergl" if len(at.x) > 5000 else "scatter", "name": f"{series_label(run_name, key)} (smoothed)",
-        "legendgroup": run_id, "mode": "lines", "showlegend": False,
-        "x": at.x, "y": shown.smooth.astype(np.float32), "customdata": hover_data(at.step, at.wall_time),
+        "type": "scattergl" if has and len(at.x) > 5000 else "scatter",
+        "name": f"{series_label(run_name, key)} (smoothed)", "legendgroup": run_id, "mode": "lines", "showlegend": False,
+        "x": at.x if has else [], "y": chart_y(shown.smooth) if has else [],
+        "customdata": hover_data(at.step, at.wall_time) if has else [],
         "hovertemplate": HOVER,
         "line": {"color": run_color(run_id), "dash": KEY_STYLE.get(key, {}).get("dash", "solid"), "width": 2.2},
         "meta": {"run": run_id, "key": key, "role": "smooth"},
@@ -147,7 +161,7 @@ def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) ->
     return {
         "type": "scatter", "name": f"{series_label(run_name, key)} (superseded)", "legendgroup": run_id,
         "mode": "lines", "showlegend": has,
-        "x": old.x if has else [], "y": old.y.astype(np.float32) if has else [],
+        "x": old.x if has else [], "y": chart_y(old.y) if has else [],
         "customdata": hover_data(old.step, old.wall_time) if has else [],
         "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": "dot", "width": 1}, "opacity": 0.45,
         "meta": {"run": run_id, "key": key, "role": "superseded"},
@@ -186,7 +200,7 @@ def build_figure(chart: Chart, traces: Sequence[dict], x_mode: str = "step", log
                       **({"tickformat": chart.tickformat} if chart.tickformat else {})},
             "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
             "legend": {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}},
-            "hovermode": "closest",
+            "hovermode": "x unified",
             "uirevision": chart.name,  # keep the user's zoom across updates
             **LOOK,
         },

@@ -21,6 +21,9 @@ ZOOM = "zoom"
 POINTS = "points"  # new chart points, pushed; assets/charts.js draws them
 RESYNC = "resync"  # assets/charts.js sets it when it missed points
 ALERTS = "alerts"
+FOCUS = "focus"  # which selected run the key numbers, sample and configuration are about
+FOCUS_ROW = "focus-row"
+CONFIG = "config"
 MEMORY = "memory"
 
 
@@ -69,3 +72,38 @@ MODEL_ATTN_SEEN = "model-attn-seen"
 def model_field(name: str) -> str:
     """An input of the Model page's configuration explorer (n_layer, n_head, ...)."""
     return f"model-field-{name}"
+
+# the export menu (ui/export_menu.py)
+EXPORT_OPEN = "export-open"
+EXPORT_MODAL = "export-modal"
+EXPORT_DOWNLOAD = "export-download"
+EXPORT_LAST = "export-last"
+EXPORT_HOST = "export-host"
+EXPORT_ALERT = "export-alert"
+EXPORT_MESSAGE = "export-message"
+EXPORT_RETRY = "export-retry"
+EXPORT_BUSY = "export-busy"
+EXPORT_DATA = "export-data"
+EXPORT_DATA_FORMAT = "export-data-format"
+EXPORT_DATA_FORM = "export-data-form"
+EXPORT_DATA_FLAGS = "export-data-flags"
+EXPORT_FIGURE = "export-figure"
+EXPORT_FIG_CHART = "export-fig-chart"
+EXPORT_FIG_FORMAT = "export-fig-format"
+EXPORT_FIG_WIDTH = "export-fig-width"
+EXPORT_FIG_HEIGHT = "export-fig-height"
+EXPORT_FIG_SCALE = "export-fig-scale"
+EXPORT_FIG_THEME = "export-fig-theme"
+EXPORT_SHARE_URL = "export-share-url"
+EXPORT_SHARE_COPY = "export-share-copy"
+EXPORT_SHARE_HINT = "export-share-hint"
+EXPORT_SNAPSHOT = "export-snapshot"
+EXPORT_SNAPSHOT_LINK = "export-snapshot-link"
+EXPORT_SNAPSHOTS = "export-snapshots"
+EXPORT_SNAPSHOT_DELETE = "export-snapshot-delete"  # dict id type, with the token
+EXPORT_REPORT = "export-report"
+EXPORT_ARCHIVE = "export-archive"
+EXPORT_ARCHIVE_RUN = "export-archive-run"
+EXPORT_ARCHIVE_FLAGS = "export-archive-flags"
+EXPORT_UPLOAD = "export-upload"
+EXPORT_IMPORT_NAME = "export-import-name"

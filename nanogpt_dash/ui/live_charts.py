@@ -15,10 +15,13 @@ import numpy as np
 from dash import no_update
 
 from ..live import LiveStore
-from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, ema, from_axis, nonfinite_points, prepare,
-                     x_values)
+from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, chart_y, ema, from_axis, nonfinite_points, prepare,
+                     relative_unit, x_values)
 from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                       hover_data, line_trace, smooth_trace, superseded_trace)
+
+
+UNSMOOTHED = frozenset({"lr", "val/loss", "train/eval_loss"})
 
 
 def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
@@ -55,11 +58,15 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
             carried = {name: state["zoom"] for name, state in cursor["charts"].items() if state}
         cursor = {"runs": selected, "versions": versions, "view": view, "sample": None,
                   "charts": {c.name: None for c in CHARTS},
-                  "zooms": dict(cursor["zooms"] if same_axis else zooms)}
+                  # a first load applies the zoom it was given (a URL's); a change of axis starts from
+                  # the ranges the browser holds, which were in the old axis' units
+                  "zooms": dict(cursor["zooms"]) if same_axis else ({} if not valid_cursor(cursor) else dict(zooms))}
     else:  # a new cursor: the one that came in stays as the browser has it
         cursor = {**cursor, "charts": dict(cursor["charts"]), "zooms": dict(cursor["zooms"])}
     figures, extends = [], []
+    full_view = view
     for chart in CHARTS:
+        view = chart_view(chart, full_view)
         series = trace_keys(chart, selected)
         state = cursor["charts"].get(chart.name)
         if not valid_chart_state(state, len(series), view):
@@ -78,6 +85,16 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
         figures.append(figure)
         extends.append(extend)
     return figures, extends, cursor
+
+
+def smoothed(key: str) -> bool:
+    """Whether smoothing applies to a metric: to noisy per-step series, never to sparse evals or schedules."""
+    return key not in UNSMOOTHED and not key.startswith("val/")
+
+
+def chart_view(chart: Chart, view: dict) -> dict:
+    """The view as one chart applies it: a chart of unsmoothed metrics (the learning rate) is never smoothed."""
+    return view if any(smoothed(k) for k in chart.keys) else {**view, "smooth": 0.0}
 
 
 def valid_cursor(cursor: object) -> bool:
@@ -139,19 +156,24 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
     lines, smooths, olds, errors = [], [], [], []
     sent, emas, err = [], [], []
     downsampled = False
+    views = [store.view(run_id, key) for run_id, key in series]
+    span = max((float(v.wall_time[-1]) - run_context(store, r)[1] for v, (r, _) in zip(views, series) if len(v.step)),
+               default=0.0)
+    unit = relative_unit(span)
     for i, (run_id, key) in enumerate(series):
         name, start, tokens = run_context(store, run_id)
-        v = store.view(run_id, key)
-        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
-        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=view["smooth"],
+        v = views[i]
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start, unit)
+        smoothing = view["smooth"] if smoothed(key) else 0.0
+        shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=smoothing,
                                    x_range=tuple(zoom) if zoom else None)
-        lines.append(line_trace(run_id, name, key, shown, view["smooth"]))
+        lines.append(line_trace(run_id, name, key, shown, smoothing))
         if view["smooth"] > 0:
             smooths.append(smooth_trace(run_id, name, key, shown))
             emas.append([ema_state.last, ema_state.count])
         if view["superseded"]:
             s = store.superseded(run_id, key)
-            old, _ = prepare(x_values(view["x"], s.step, s.wall_time, tokens, start), s.value, s.step, s.wall_time,
+            old, _ = prepare(x_values(view["x"], s.step, s.wall_time, tokens, start, unit), s.value, s.step, s.wall_time,
                              budget=view["budget"])
             olds.append(superseded_trace(run_id, name, key, old))
         for kind, points in shown.nonfinite.items():
@@ -161,6 +183,8 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
         downsampled |= shown.downsampled
     note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
     figure = build_figure(chart, lines + smooths + olds + errors, view["x"], view["log"], note)
+    if view["x"] == "relative":
+        figure["layout"]["xaxis"]["title"]["text"] = f"time since start ({unit})"
     figure["layout"]["uirevision"] = f"{chart.name}:{view['x']}:{view['log']}"
     # new points name the figure they extend: the browser holds points for a figure not drawn yet
     # and drops points for one already replaced (assets/charts.js)
@@ -168,7 +192,14 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
     figure["layout"]["meta"] = {"rev": rev}
     if zoom:
         figure["layout"]["xaxis"]["range"] = list(zoom)  # x units are Plotly's (epoch ms on a date axis)
-    state = {"sent": sent, "err": err, "zoom": zoom, "downsampled": downsampled, "grown": 0, "rev": rev}
+    empty = not any(len(line["x"]) for line in lines)
+    if empty:
+        waiting = "waiting for the first step…" if series else "no run selected"
+        figure["layout"]["annotations"] = [{"text": waiting, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                            "showarrow": False, "font": {"size": 13, "color": "#6c757d"}}]
+        figure["layout"]["xaxis"]["showticklabels"] = figure["layout"]["yaxis"]["showticklabels"] = False
+    state = {"sent": sent, "err": err, "zoom": zoom, "downsampled": downsampled, "grown": 0, "rev": rev, "empty": empty,
+             "unit": unit}
     if emas:
         state["ema"] = emas
     return figure, state
@@ -184,14 +215,16 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
         sent[i] = int(v.end)
         if not len(v.step):
             continue
+        if state.get("empty"):
+            return None  # the first points replace the "waiting" note
         _, start, tokens = run_context(store, run_id)
-        x = x_values(view["x"], v.step, v.wall_time, tokens, start)
+        x = x_values(view["x"], v.step, v.wall_time, tokens, start, state.get("unit", "h"))
         custom = hover_data(v.step, v.wall_time)
-        updates.append(TraceUpdate(layout.line(i), x, v.value.astype(np.float32), custom))
-        if layout.smooth:
+        updates.append(TraceUpdate(layout.line(i), x, chart_y(v.value), custom))
+        if layout.smooth and smoothed(key):
             smooth, ema_state = ema(v.value, view["smooth"], EmaState(*emas[i]))
             emas[i] = [ema_state.last, ema_state.count]
-            updates.append(TraceUpdate(layout.smoothed(i), x, smooth.astype(np.float32), custom))
+            updates.append(TraceUpdate(layout.smoothed(i), x, chart_y(smooth), custom))
         for kind, points in nonfinite_points(x, v.value, v.step, v.wall_time).items():
             index = layout.error(i, kind)
             if index is None:

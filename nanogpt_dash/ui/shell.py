@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, set_props
 
 from ..live import LiveStore
-from . import ids
+from . import export_menu, ids
 from .push import Channel, ClientView, Push, PushFunction, run_pusher
 
 DEFAULT_RATE_HZ = 5  # assets/push.js uses the same two numbers (a test checks)
@@ -30,7 +30,8 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     navbar = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
         links,
-        html.Div([dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
+        html.Div([export_menu.layout(),
+                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
                  className="d-flex align-items-center"),
     ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
     return html.Div([
@@ -51,6 +52,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
 
 def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Channel:
     """The shell's callbacks: one pusher per tab, the browser's view into the channel, the URL."""
+    export_menu.register(app, store)
     channel = Channel(store)
     pushers = {page.PATH: getattr(page, "push", None) or data_push for page in pages}
 

@@ -18,6 +18,7 @@ from plotly.io.json import to_json_plotly
 
 from ...analytics import Progress, format_duration, progress
 from ...live import LiveStore
+from ...runs import changes_between
 from ...views import X_MODES
 from .. import ids
 from ..figures import CHARTS, build_figure, run_color
@@ -53,6 +54,7 @@ class ViewQuery:
     log: bool = False
     superseded: bool = False
     zoom: dict[str, list[str]] = field(default_factory=dict)
+    focus: str = ""
 
     @classmethod
     def parse(cls, query: dict) -> "ViewQuery":
@@ -67,7 +69,7 @@ class ViewQuery:
                 zoom[chart.name] = bounds
         return cls(runs=query_runs(query), x=query.get("x") if query.get("x") in X_MODES else "step",
                    smooth=round(smooth, 2), log=query.get("log") == "1", superseded=query.get("superseded") == "1",
-                   zoom=zoom)
+                   zoom=zoom, focus=query.get("focus") if isinstance(query.get("focus"), str) else "")
 
 
 STATUS_COLORS = {
@@ -104,8 +106,15 @@ def layout(**query) -> html.Div:
             ]),
         ]),
     ], className="mb-3")
-    sample_card = dbc.Card([dbc.CardHeader("Latest sample"), dbc.CardBody(html.Pre(id=ids.SAMPLE, className="ngd-sample mb-0"))],
-                           className="mb-3")
+    sample_card = dbc.Card([dbc.CardHeader("Latest sample"), dbc.CardBody(html.Div(id=ids.SAMPLE))], className="mb-3")
+    config_card = dbc.Card(dbc.CardBody(html.Details([
+        html.Summary("Configuration", className="fw-semibold"),
+        html.Div(id=ids.CONFIG, className="mt-2"),
+    ])), className="mb-3")
+    focus = html.Div([
+        dbc.Label("Key numbers of", html_for=ids.FOCUS, className="small mb-0 me-2 text-nowrap"),
+        dbc.Select(id=ids.FOCUS, value=view.focus or None, options=[], size="sm", className="ngd-focus-select"),
+    ], id=ids.FOCUS_ROW, className="d-flex align-items-center mb-2", hidden=True)
     return html.Div([
         dcc.Store(id=ids.WIDTH),
         dcc.Store(id=ids.POINTS),
@@ -114,8 +123,8 @@ def layout(**query) -> html.Div:
         dbc.Container([
             dbc.Row([
                 # on a phone the numbers and charts come first, the controls below them
-                dbc.Col([runs_card, view_card, sample_card], xs=12, lg=3, className="order-2 order-lg-1"),
-                dbc.Col([html.Div(id=ids.ALERTS), html.Div(id=ids.MEMORY), html.Div(id=ids.KPIS, className="mb-2"),
+                dbc.Col([runs_card, view_card, sample_card, config_card], xs=12, lg=3, className="order-2 order-lg-1"),
+                dbc.Col([html.Div(id=ids.ALERTS), focus, html.Div(id=ids.KPIS, className="mb-2"),
                          dbc.Row(charts)], xs=12, lg=9, className="order-1 order-lg-2"),
             ]),
         ], fluid=True),
@@ -129,6 +138,7 @@ def register(app: Dash, store: LiveStore) -> None:
         Output(ids.VIEW, "data", allow_duplicate=True), Output(ids.QUERY, "data", allow_duplicate=True),
         Input(ids.RUN_SELECT, "value"), Input(ids.X_MODE, "value"), Input(ids.SMOOTHING, "value"),
         Input(ids.VIEW_OPTIONS, "value"), Input(ids.ZOOM, "data"), Input(ids.WIDTH, "data"), Input(ids.RESYNC, "data"),
+        Input(ids.FOCUS, "value"),
         prevent_initial_call="initial_duplicate",
     )
     # new points, drawn by assets/charts.js (not dcc.Graph.extendData: pushed with set_props, each
@@ -156,11 +166,17 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
     options = json.loads(to_json_plotly([run_option(store, run_id, now) for run_id in run_ids]))
     if only_if_changed(cursor, "options", options) is not no_update:
         props[ids.RUN_SELECT] = {"options": options}
-    wanted = [r for r in view.get("runs") or [] if isinstance(r, str)]
+    wanted = [r for r in view.get("runs") or [] if isinstance(r, str)] if isinstance(view.get("runs"), list) else []
     selected = [r for r in dict.fromkeys(wanted) if store.get(r)][:MAX_RUNS]
+    missing = [r for r in dict.fromkeys(wanted) if not store.get(r)]
     if not selected and run_ids and not wanted:
         selected = [newest_run(store, run_ids)]
         props.setdefault(ids.RUN_SELECT, {})["value"] = selected
+    focus = view.get("focus") if view.get("focus") in selected else (selected[0] if selected else None)
+    focus_options = [{"label": run_name(store, r), "value": r} for r in selected]
+    if only_if_changed(cursor, "focus", [focus_options, focus]) is not no_update:
+        props[ids.FOCUS] = {"options": focus_options, "value": focus}
+        props[ids.FOCUS_ROW] = {"hidden": len(selected) < 2}
     state = view_state(view.get("x"), view.get("smooth"), view.get("options"), view.get("width"))
     zooms = view.get("zoom") if isinstance(view.get("zoom"), dict) else {}
     figures, extends, charts = chart_updates(store, selected, cursor.get("charts"), state, zooms)
@@ -180,9 +196,10 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
         scratch["recent"] = recent
         props[ids.POINTS] = {"data": {"seq": seq, "pushes": recent}}
     cursor["charts"] = charts
-    focus = selected[0] if selected else None
+    alerts = empty_state(store, selected, missing) + run_alerts(store, selected)
     for component, value in ((ids.KPIS, key_numbers(store, focus, cursor)), (ids.SAMPLE, latest_sample(store, focus, cursor)),
-                             (ids.ALERTS, only_if_changed(cursor, "alerts", run_alerts(store, selected)))):
+                             (ids.ALERTS, only_if_changed(cursor, "alerts", alerts)),
+                             (ids.CONFIG, only_if_changed(cursor, "config", configuration(store, focus)))):
         if value is not no_update:
             props[component] = {"children": value}
     return Push(props=props, cursor=cursor)
@@ -261,7 +278,7 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
     p: Progress = progress(store, run_id)
     step = "–" if p.step is None else (f"{p.step:,}" + (f" / {p.max_iters:,}" if p.max_iters else ""))
     items = [
-        ("status", dbc.Badge(p.status, color=STATUS_COLORS.get(p.status, "light"))),
+        (run_label(store, run_id), dbc.Badge(p.status, color=STATUS_COLORS.get(p.status, "light"))),
         ("step", step),
         ("train loss", _number(p.train_loss)),
         ("best val loss", _number(p.best_val_loss)),
@@ -278,17 +295,76 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
 
 
 def latest_sample(store: LiveStore, run_id: str | None, cursor: dict):
+    """The focused run's newest text sample, labelled with the run, when it changed; else no_update."""
     samples = store.events(run_id, "sample") if run_id else []
-    if not samples:
-        newest = None
-        text = "No text sample yet: train.py writes one at each eval."
-    else:
-        newest = samples[-1].id
-        text = f"step {samples[-1].step}:\n{samples[-1].payload.get('text', '')}"
-    if cursor.get("sample") == newest and newest is not None:
+    newest = [run_id, samples[-1].id if samples else None]
+    if cursor.get("sample") == newest:
         return no_update
     cursor["sample"] = newest
-    return text
+    if run_id is None:
+        return html.Div("No run selected.", className="text-muted small")
+    if not samples:
+        return [run_label(store, run_id), html.Div("No text sample yet: train.py writes one at each eval.",
+                                                   className="text-muted small mt-1")]
+    sample = samples[-1]
+    return [html.Div([run_label(store, run_id), html.Span(f" · step {sample.step:,}", className="small text-muted")]),
+            html.Pre(str(sample.payload.get("text", "")), className="ngd-sample mb-0 mt-1")]
+
+
+def run_name(store: LiveStore, run_id: str) -> str:
+    run = store.get(run_id)
+    return run.meta.name if run is not None and run.meta is not None else run_id
+
+
+def run_label(store: LiveStore, run_id: str) -> html.Span:
+    """A run's colour swatch and name: what says which run a card is about."""
+    return html.Span([html.Span(className="ngd-swatch", style={"backgroundColor": run_color(run_id)}),
+                      html.Span(run_name(store, run_id), className="ngd-run-name fw-semibold")], title=run_id)
+
+
+def empty_state(store: LiveStore, selected: list[str], missing: list[str]) -> list:
+    """What to say when there is nothing to draw yet, and why."""
+    known = store.run_ids()
+    notes = []
+    if missing:
+        names = ", ".join(f"'{r}'" for r in missing)
+        listing = ", ".join(known[:20]) + (" …" if len(known) > 20 else "") if known else "none yet"
+        notes.append(dbc.Alert([html.B(f"Run {names} not found in {store.runs_dir}/. "),
+                                html.Span(f"Known runs: {listing}. Pick one in the list on the left.")],
+                               color="warning", className="py-2 small ngd-not-found"))
+    if not known:
+        notes.append(dbc.Alert([html.B(f"No runs in {store.runs_dir}/ yet. "), "Start one with ",
+                                html.Code("python train.py"), f" (it writes to {store.runs_dir}/<name>/); it appears "
+                                "here by itself within a second."], color="info", className="py-2 small ngd-empty"))
+    for run_id in selected:
+        if store.loading(run_id):
+            notes.append(dbc.Alert(f"Loading run '{run_name(store, run_id)}' …: its charts fill in as it is read.",
+                                   color="info", className="py-2 small ngd-loading"))
+    return notes
+
+
+def configuration(store: LiveStore, run_id: str | None) -> list:
+    """The focused run's hyperparameters, model args and what changed at each resume."""
+    run = store.get(run_id) if run_id else None
+    if run is None or run.meta is None:
+        return [html.Div("No run selected.", className="text-muted small")]
+    meta = run.meta
+
+    def table(values: dict) -> html.Table:
+        return html.Table(html.Tbody([html.Tr([html.Td(key, className="pe-2 text-muted"), html.Td(repr(value))])
+                                      for key, value in sorted(values.items())]), className="ngd-config small")
+
+    parts = [run_label(store, run_id)]
+    parts += [html.Div("hyperparameters", className="ngd-kpi-label mt-2"),
+              table(meta.config) if meta.config else html.Div("none recorded", className="text-muted small")]
+    parts += [html.Div("model", className="ngd-kpi-label mt-2"),
+              table(meta.model_args) if meta.model_args else html.Div("no model args recorded", className="text-muted small")]
+    changes = changes_between(meta.segments)
+    if changes:
+        parts += [html.Div("changed on resume", className="ngd-kpi-label mt-2"),
+                  html.Ul([html.Li(f"step {c.step:,}: {c.key} {c.old!r} → {c.new!r}") for c in changes],
+                          className="small ps-3 mb-0 ngd-config-changes")]
+    return parts
 
 
 def _number(value: float | None, fmt: str = ".4f") -> str:

@@ -1,0 +1,91 @@
+"""Does watching slow training down? train.py's step time with the dashboard off, on with no
+viewer, and on with one and three viewers at the default rate, side by side.
+
+Each configuration runs the real `train.py` (its default CPU configuration) for `--iters`
+iterations with `--log_interval=1`, and the time of every iteration is read from its stdout
+(`iter N: loss X, time Yms`). The first `--skip` iterations and every eval iteration are left
+out; configurations take turns for `--rounds` rounds so that a drift of the machine falls on
+all of them. "on" means train.py logs every iteration to its metrics database and a real
+dashboard server tails it; viewers are headless Chromium tabs (separate browser contexts) on the
+run's page, on the same machine, sharing its cores with training as on a laptop.
+
+    python bench/training_overhead.py [--iters 120] [--rounds 2] [--skip 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from chromium import CHROMIUM_ARGS, table  # noqa: E402
+from helpers import free_port, start_server, stop_process  # noqa: E402
+
+ITER = re.compile(r"^iter (\d+): loss [-+0-9.naif]+, time ([0-9.]+)ms")
+CONFIGS = (("dashboard off", False, 0), ("on, no viewer", True, 0), ("on, 1 viewer", True, 1), ("on, 3 viewers", True, 3))
+
+
+def train(runs_dir: Path, name: str, iters: int, dashboard: bool, port: int, eval_interval: int) -> list[tuple[int, float]]:
+    """Run train.py; (iteration, ms) of each iteration it printed."""
+    args = [sys.executable, "train.py", f"--max_iters={iters}", "--log_interval=1", f"--eval_interval={eval_interval}",
+            f"--out_dir={runs_dir / name}", f"--dashboard={dashboard}", "--dashboard_autostart=False",
+            f"--dashboard_port={port}"]
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return [(int(m.group(1)), float(m.group(2))) for m in map(ITER.match, out.splitlines()) if m]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip", type=int, default=10)
+    parser.add_argument("--eval-interval", type=int, default=250)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        runs_dir = Path(tmp) / "runs"
+        runs_dir.mkdir()
+        port = free_port()
+        server = start_server(runs_dir, port)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            for r in range(args.rounds):
+                for name, dashboard, viewers in CONFIGS:
+                    run_name = f"r{r}-{name.replace(' ', '').replace(',', '-')}"
+                    contexts = [browser.new_context(viewport={"width": 1440, "height": 900}) for _ in range(viewers)]
+                    for context in contexts:  # the page waits for the run to appear, then follows it live
+                        context.new_page().goto(f"http://127.0.0.1:{port}/?run={run_name}")
+                    steps = train(runs_dir, run_name, args.iters, dashboard, port, args.eval_interval)
+                    for context in contexts:
+                        context.close()
+                    times[name] += [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
+                    print(f"round {r + 1}, {name}: median {np.median(times[name]):.1f} ms", file=sys.stderr, flush=True)
+        finally:
+            browser.close()
+            stop_process(server)
+
+    base = np.median(times[CONFIGS[0][0]])
+    rows = []
+    for name, _, _ in CONFIGS:
+        t = np.asarray(times[name])
+        rows.append([name, f"{len(t)}", f"{np.median(t):.1f}", f"{t.mean():.1f}", f"{np.percentile(t, 90):.1f}",
+                     f"{100 * (np.median(t) / base - 1):+.1f} %"])
+    print(f"\ntrain.py, default CPU configuration: ms per iteration ({args.rounds} rounds x {args.iters} iterations, "
+          f"first {args.skip} and eval iterations left out)\n")
+    print(table(["configuration", "iterations", "median ms", "mean ms", "p90 ms", "median vs off"], rows))
+    print("\ngoal: <= 2 % slower with no viewer, <= 5 % with one viewer (2 cores shared by training, server and browsers).")
+
+
+if __name__ == "__main__":
+    main()

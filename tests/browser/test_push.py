@@ -1,0 +1,88 @@
+"""Server push in real Chromium: tabs agree, a hidden tab sleeps and catches up, the view lives in the URL."""
+
+from __future__ import annotations
+
+import time
+
+from nanogpt_dash.net import probe_health
+
+from browsing import SteadyWriter
+from helpers import free_port, start_server, stop_process
+
+
+def test_two_tabs_of_one_page_end_with_identical_points(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "shared", interval=0.02) as writer:
+        first, second = open_page(), open_page()
+        first.page.goto(f"http://127.0.0.1:{port}/?run=shared")
+        time.sleep(1.0)
+        second.page.goto(f"http://127.0.0.1:{port}/?run=shared")
+        for view in (first, second):
+            view.wait_until(lambda: view.points() > 20, what="the first points")
+        time.sleep(2.0)
+    logged = writer.step
+    for view in (first, second):
+        view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
+    assert first.steps() == second.steps() == list(range(logged))
+    assert first.errors == second.errors == []
+
+
+def test_a_tab_hidden_past_the_idle_timeout_disconnects_and_resumes_when_shown(runs_dir, open_page):
+    port = free_port()
+    server = start_server(runs_dir, port, "--idle-timeout", "3")
+    try:
+        with SteadyWriter(runs_dir / "sleepy", interval=0.05) as writer:
+            view = open_page()
+            view.page.goto(f"http://127.0.0.1:{port}/?run=sleepy")
+            view.wait_until(lambda: view.points() > 10, what="the first points")
+            view.wait_until(lambda: probe_health("127.0.0.1", port)["clients"] == 1, what="the tab's WebSocket")
+            view.page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true});
+                document.dispatchEvent(new Event('visibilitychange')); }""")
+            view.wait_until(lambda: probe_health("127.0.0.1", port)["clients"] == 0, timeout=30,
+                            what="the idle timeout to close the hidden tab's WebSocket")
+            asleep = view.points()
+            time.sleep(1.0)
+            assert view.points() == asleep, "a hidden tab is sent nothing"
+            view.page.evaluate("() => { delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange')); }")
+            view.wait_until(lambda: view.points() > asleep + 20, timeout=30, what="updates after the tab is shown")
+            view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=15, what="'live' again")
+        logged = writer.step
+        view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
+        assert view.steps() == list(range(logged)), "no gap and no duplicate across the sleep"
+    finally:
+        stop_process(server)
+
+
+def test_the_view_round_trips_through_the_url_and_the_back_button(runs_dir, server, open_page):
+    port, _ = server
+    with SteadyWriter(runs_dir / "alpha"), SteadyWriter(runs_dir / "beta"):
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?runs=alpha,beta&x=wall&smooth=0.6&log=1")
+        view.wait_until(lambda: view.points(run="beta") > 0, what="both runs drawn")
+        assert view.page.locator("#run-select input:checked").count() == 2
+        assert view.page.input_value("#x-mode") == "wall"
+        assert view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.yaxis.type") == "log"
+        assert view.trace(role="smooth") is not None, "smoothing from the URL"
+
+        view.page.select_option("#x-mode", "step")
+        view.page.locator("#view-options input").first.uncheck()
+        view.wait_until(lambda: "x=" not in view.page.url and "log=" not in view.page.url, what="the URL to follow")
+        assert "runs=alpha,beta" in view.page.url and "smooth=0.6" in view.page.url
+
+        view.page.reload()
+        view.wait_until(lambda: view.points(run="beta") > 0, what="the page after a reload")
+        assert view.page.input_value("#x-mode") == "step"
+        assert view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.yaxis.type") == "linear"
+
+        view.relayout("loss", {"xaxis.range": [2, 8]})
+        view.wait_until(lambda: "zoom_loss=2,8" in view.page.url, what="the zoom in the URL")
+        zoomed = view.page.url
+        view.page.goto(f"http://127.0.0.1:{port}/?run=alpha")  # the URL train.py prints
+        view.wait_until(lambda: view.points(run="alpha") > 0, what="the older ?run= form")
+        assert view.page.locator("#run-select input:checked").count() == 1
+        view.page.go_back()
+        view.wait_until(lambda: view.page.url == zoomed and view.points(run="beta") > 0, what="the previous view")
+        view.wait_until(lambda: view.page.evaluate(
+            "document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range.map(Math.round).join(',')") == "2,8",
+            what="the zoom restored")
+        assert view.errors == []
