@@ -16,6 +16,8 @@ import importlib.util
 import math
 import os
 import pickle
+import shlex
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -304,6 +306,42 @@ def get_lr(it):
 
 
 # -----------------------------------------------------------------------------
+# Ctrl-C: instead of a traceback, one line saying where training got to and how to resume.
+# The run is marked 'interrupted'; a second Ctrl-C while that is written ends the process at once.
+last_checkpoint_iter = iter_num if init_from == 'resume' else None
+
+
+def resume_command():
+    """This command line again, pointed at out_dir's checkpoint (same config file and overrides)."""
+    kept = [a for a in sys.argv[1:] if not a.startswith(('--init_from=', '--out_dir='))]
+    launcher = ['torchrun', '--standalone', f'--nproc_per_node={ddp_world_size}'] if ddp else ['python']
+    return shlex.join([*launcher, sys.argv[0], *kept, f'--out_dir={out_dir}', '--init_from=resume'])
+
+
+def on_ctrl_c(signum, frame):
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # from now on Ctrl-C kills the process outright
+    raise KeyboardInterrupt
+
+
+def report_interrupt(exc_type, exc, tb):
+    if not issubclass(exc_type, KeyboardInterrupt):
+        return previous_excepthook(exc_type, exc, tb)
+    if master_process:
+        if last_checkpoint_iter is None:
+            print(f"interrupted at step {iter_num}; no checkpoint saved yet (the first comes at step "
+                  f"{eval_interval}), so start again with: {shlex.join(['python', *sys.argv])}", flush=True)
+        else:
+            print(f"interrupted at step {iter_num}; last checkpoint: step {last_checkpoint_iter} in {ckpt_path}; "
+                  f"resume with: {resume_command()}", flush=True)
+    if run is not None:
+        run.finish('interrupted')
+
+
+previous_excepthook = sys.excepthook  # with the dashboard on, nanogpt_dash's: it marks a crashed run 'crashed'
+sys.excepthook = report_interrupt
+signal.signal(signal.SIGINT, on_ctrl_c)
+
+# -----------------------------------------------------------------------------
 # training loop
 X, Y = get_batch('train')  # first batch
 local_iter_num = 0         # iterations in this process (the MFU estimate skips the first few)
@@ -328,6 +366,7 @@ while True:
             if iter_num > 0:
                 print(f"saving checkpoint to {out_dir}")
                 save_checkpoint(ckpt_path, raw_model, optimizer, model_args, iter_num, best_val_loss, config)
+                last_checkpoint_iter = iter_num
                 if run is not None:
                     run.event('checkpoint', {'path': ckpt_path, 'val_loss': losses['val']}, step=iter_num)
     if iter_num == 0 and eval_only:
@@ -385,5 +424,7 @@ while True:
 
 if run is not None:
     run.finish()
+    from nanogpt_dash.launch import print_dashboard_still_running
+    print_dashboard_still_running(Path(out_dir).parent, run.run_id, port=dashboard_port)
 if ddp:
     destroy_process_group()

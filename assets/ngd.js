@@ -31,6 +31,12 @@
             return hrefs;
         },
 
+        /* ids.VIEW after an in-app navigation: the new page, unless that page already said so. */
+        followPage: function (pathname, view) {
+            if (view && view.page === pathname) { return window.dash_clientside.no_update; }
+            return {page: pathname};
+        },
+
         /* The Live page's view: for the server's pusher (ids.VIEW) and for the address bar (ids.QUERY). */
         liveView: function (runs, x, smooth, options, zoom, width, resync, focus) {
             const view = {page: "/", runs: runs || [], x: x, smooth: smooth, options: options || [], zoom: zoom || {},
@@ -74,4 +80,11 @@
         },
     };
     window.dash_clientside = Object.assign({}, window.dash_clientside, {ngd: ngd});
+
+    // A slider's number box commits its value when it loses focus; Enter should commit it too.
+    document.addEventListener("keydown", event => {
+        if (event.key === "Enter" && event.target.matches && event.target.matches(".dash-slider-container input")) {
+            event.target.blur();
+        }
+    });
 })();

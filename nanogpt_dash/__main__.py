@@ -1,13 +1,16 @@
-"""`python -m nanogpt_dash [serve|runs|export|figures|archive|import|run|import-tb]`: the dashboard server and run utilities."""
+"""`python -m nanogpt_dash [serve|stop|status|runs|export|figures|archive|import|run|import-tb]`: the dashboard server and run utilities."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import NanogptDashError
-from .runs import format_loss, list_runs, resolve_run
+from .runs import format_loss, list_runs, model_args_for, resolve_run
 
 DEFAULT_RUNS = Path("runs")
 
@@ -21,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = sub.add_parser("runs", help="list the runs in a runs directory")
     runs.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+    runs.add_argument("--long", action="store_true", help="also show each run's configuration and model args")
+
+    for name, text in (("stop", "stop the dashboard serving a runs directory"),
+                       ("status", "say whether a dashboard serves a runs directory, and where")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="runs directory (default: ./runs)")
+        command.add_argument("--port", type=int, default=8050,
+                             help="first port to look on for a server that holds no lock file (default 8050)")
 
     export = sub.add_parser("export", help="write runs' scalars as CSV or JSON, long or wide form")
     export.add_argument("run", nargs="+", help="run ids (directories under --runs) or paths to run directories")
@@ -81,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["serve", *argv])
     try:
         if args.command == "runs":
-            return _list(args.runs)
+            return _list(args.runs, long=args.long)
+        if args.command == "stop":
+            return _stop(args.runs, args.port)
+        if args.command == "status":
+            return _status(args.runs, args.port)
         if args.command == "export":
             return _export(args)
         if args.command == "figures":
@@ -116,7 +131,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
 
-def _list(runs_dir: Path) -> int:
+def _list(runs_dir: Path, long: bool = False) -> int:
     summaries, problems = list_runs(runs_dir)
     if not summaries and not problems:
         print(f"no runs in {runs_dir}/ (train with: python train.py --out_dir={runs_dir}/my-run)")
@@ -127,8 +142,59 @@ def _list(runs_dir: Path) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if long:
+        width = max(40, shutil.get_terminal_size().columns)
+        for s in summaries:
+            print(f"\n{s.run_id}" + (f" ({s.name})" if s.name != s.run_id else ""))
+            try:
+                model_args = s.model_args or model_args_for(s.path)  # a run recorded from stdout: its checkpoint's
+            except NanogptDashError as e:
+                model_args = {"unreadable": str(e)}
+            for title, values in (("model", model_args), ("config", s.config)):
+                pairs = " ".join(f"{k}={_plain(v)}" for k, v in sorted(values.items())) or "(none recorded)"
+                print(textwrap.fill(pairs, width, initial_indent=f"  {title:<7} ", subsequent_indent=" " * 10,
+                                    break_long_words=False, break_on_hyphens=False))
     for path, reason in problems:
         print(f"unreadable: {path.name}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _plain(value: object) -> str:
+    return value if isinstance(value, str) and value and " " not in value else repr(value)
+
+
+def _stop(runs_dir: Path, port: int) -> int:
+    from .lockfile import stop_dashboard
+
+    stopped = stop_dashboard(runs_dir, port=port)
+    if stopped is None:
+        print(f"no dashboard is running for {runs_dir}/")
+        return 0
+    found, killed = stopped
+    where = f" at {found.url()}" if found.port is not None else ""
+    print(f"{'killed' if killed else 'stopped'} the dashboard of {runs_dir}/{where} (pid {found.pid})"
+          + (": it did not stop within 10 s of SIGTERM" if killed else ""))
+    return 0
+
+
+def _status(runs_dir: Path, port: int) -> int:
+    from .lockfile import find_dashboard
+
+    found = find_dashboard(runs_dir, port=port)
+    if found is None:
+        runs = "" if runs_dir.resolve() == DEFAULT_RUNS.resolve() else f" --runs {shlex.quote(str(runs_dir))}"
+        print(f"no dashboard is running for {runs_dir}/; start one with: python -m nanogpt_dash{runs}")
+        return 3  # like `systemctl status`: 3 means not running
+    if not found.ready:
+        where = f" on port {found.port}" if found.port is not None else ""
+        print(f"the dashboard of {runs_dir}/ is starting{where} (pid {found.pid})")
+        return 0
+    health = found.health or {}
+    details = [f"pid {found.pid}"]
+    if isinstance(health.get("uptime_s"), (int, float)):
+        details.append(f"up {_duration(health['uptime_s'])}")
+    details += [f"{health[key]} {label}" for key, label in (("runs", "runs"), ("clients", "viewers")) if key in health]
+    print(f"dashboard of {runs_dir}/ at {found.url()} ({', '.join(details)})")
     return 0
 
 
@@ -189,11 +255,21 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from .lockfile import claim
+
+    # claimed before Dash's slow import, so that a training starting meanwhile finds this server
+    lock = claim(args.runs, args.host, args.port, "https" if args.certfile else "http")
     from .server import serve  # imports Dash: keep `runs` and `export` fast
 
     return serve(runs_dir=args.runs, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
-                 idle_timeout_s=args.idle_timeout)
+                 idle_timeout_s=args.idle_timeout, lock=lock)
 
 
 if __name__ == "__main__":

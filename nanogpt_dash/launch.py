@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .lockfile import find_dashboard, stop_command
 from .net import free_port_from, port_is_free, probe_health, url_for
 from .tracking import TrackingWarning
 
@@ -35,12 +36,16 @@ def ensure_dashboard(runs_dir: str | Path, run_id: str | None = None, port: int 
 
 
 def _ensure(runs_dir: Path, run_id: str | None, port: int, host: str) -> threading.Thread | None:
-    health = probe_health(host, port)
-    if health is not None and health.get("runs_dir") == str(runs_dir.resolve()):
-        print(f"nanogpt_dash: dashboard at {url_for(host, port, run_id)}")
+    found = find_dashboard(runs_dir, host, port)
+    if found is not None and found.ready:
+        print(f"nanogpt_dash: dashboard at {found.url(run_id)}")
         return None
-    if health is not None or not port_is_free(host, port):
-        taken_by = "a nanogpt_dash server for another runs directory" if health else "another program"
+    if found is not None:  # another training started it a moment ago
+        where = f"at {found.url(run_id)}" if found.port is not None else f"(pid {found.pid})"
+        print(f"nanogpt_dash: the dashboard for {runs_dir}/ is starting {where}")
+        return _wait_in_background(None, runs_dir, run_id, host, port, runs_dir / LOG_NAME)
+    if not port_is_free(host, port):
+        taken_by = "a nanogpt_dash server for another runs directory" if probe_health(host, port) else "another program"
         port = free_port_from(host, port + 1)
         print(f"nanogpt_dash: the dashboard port is used by {taken_by}; starting one on port {port}")
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -53,21 +58,42 @@ def _ensure(runs_dir: Path, run_id: str | None, port: int, host: str) -> threadi
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,  # Ctrl-C in the terminal stops training, not the dashboard
         )
-    url = url_for(host, port, run_id)
-    print(f"nanogpt_dash: starting the dashboard at {url} (log: {log_path})")
-    waiter = threading.Thread(target=_announce_when_ready, args=(process, host, port, url, log_path),
+    print(f"nanogpt_dash: starting the dashboard at {url_for(host, port, run_id)} (log: {log_path})")
+    return _wait_in_background(process, runs_dir, run_id, host, port, log_path)
+
+
+def print_dashboard_still_running(runs_dir: str | Path, run_id: str | None = None, port: int = 8050,
+                                  host: str = "127.0.0.1") -> None:
+    """At the end of training: say where runs_dir's dashboard is and how to stop it (nothing if none runs)."""
+    try:
+        found = find_dashboard(runs_dir, host, port)
+    except Exception as e:  # training has finished; a failed look-up must not end it with a traceback
+        warnings.warn(f"nanogpt_dash: could not look for the dashboard ({e})", TrackingWarning, stacklevel=2)
+        return
+    if found is None:
+        return
+    where = f"at {found.url(run_id)} " if found.port is not None else ""
+    print(f"dashboard still running {where}(pid {found.pid}); stop it with: {stop_command(runs_dir)}")
+
+
+def _wait_in_background(process: subprocess.Popen | None, runs_dir: Path, run_id: str | None, host: str, port: int,
+                        log_path: Path) -> threading.Thread:
+    waiter = threading.Thread(target=_announce_when_ready, args=(process, runs_dir, run_id, host, port, log_path),
                               name="nanogpt_dash-launch", daemon=True)
     waiter.start()
     return waiter
 
 
-def _announce_when_ready(process: subprocess.Popen, host: str, port: int, url: str, log_path: Path) -> None:
+def _announce_when_ready(process: subprocess.Popen | None, runs_dir: Path, run_id: str | None, host: str, port: int,
+                         log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if probe_health(host, port) is not None:
-            print(f"nanogpt_dash: dashboard ready at {url}", flush=True)
+        found = find_dashboard(runs_dir, host, port)
+        if found is not None and found.ready:
+            print(f"nanogpt_dash: dashboard ready at {found.url(run_id)}", flush=True)
             return
-        if process.poll() is not None:
+        # ours may have exited because another training's server took the folder first: wait for that one
+        if found is None and (process is None or process.poll() is not None):
             break
         time.sleep(0.25)
     warnings.warn(f"nanogpt_dash: the dashboard did not come up (see {log_path}); training continues", TrackingWarning)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import urllib.parse
 import urllib.request
 
 from .errors import NanogptDashError
@@ -62,7 +63,8 @@ def free_port_from(host: str, port: int) -> int:
 
 
 def url_for(host: str, port: int, run_id: str | None = None) -> str:
-    return f"http://{_url_host(host)}:{port}/" + (f"?run={run_id}" if run_id else "")
+    """The dashboard's address, opening run_id if given (quoted: ids like 'lr=3e-4+wd' are legal)."""
+    return f"http://{_url_host(host)}:{port}/" + (f"?run={urllib.parse.quote(run_id, safe='')}" if run_id else "")
 
 
 def _url_host(host: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,6 +51,8 @@ class RunSummary:
     last_step: int | None
     last_loss: float | None
     path: Path
+    config: dict[str, Any] = field(default_factory=dict)      # the hyperparameters of the latest segment
+    model_args: dict[str, Any] = field(default_factory=dict)
 
 
 def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
@@ -62,6 +64,7 @@ def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
     return RunSummary(
         run_id=run_dir.name, name=meta.name, status=effective_status(meta, now),
         last_step=last[0] if last else None, last_loss=last[1] if last else None, path=run_dir,
+        config=dict(meta.config), model_args=dict(meta.model_args),
     )
 
 

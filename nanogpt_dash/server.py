@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .live import LiveStore
-from .net import LOOPBACK_NAMES, SERVICE, check_loopback, free_port_from, port_is_free, probe_health, url_for
-from .security import RefuseForeignOrigin
+from .lockfile import DashboardLock, claim, stop_command
+from .net import LOOPBACK_NAMES, SERVICE, check_loopback
+from .security import RefuseForeignOrigin, RefuseMalformedCallbacks
 from .ui.app import IDLE_TIMEOUT_S, build_app
 from .ui.pages import metrics_needed
 
@@ -81,6 +82,9 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
     _warm_up_json()
     app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
                     inactivity_timeout_ms=int(idle_timeout_s * 1000))
+    # Dash finds assets/*.js on the first request that runs its setup hooks, which a first visit
+    # to a page other than / does not: that page would come without its scripts. Set up now.
+    app._setup_server()
 
     started = time.time()
     stats = {"ws_open": 0, "ws_messages": 0, "ws_sent": 0}
@@ -102,33 +106,35 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
         })
 
     server.mount(BOOTSTRAP_ROUTE, StaticFiles(directory=BOOTSTRAP_STATIC), name="bootstrap")
+    server.add_middleware(RefuseMalformedCallbacks, callbacks=lambda: app.callback_map)
     server.add_middleware(RefuseForeignOrigin)
     server.add_middleware(Guard, stats=stats)
     return app, store
 
 
 def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8050, idle_timeout_s: float = IDLE_TIMEOUT_S,
-          certfile: str | None = None, keyfile: str | None = None) -> int:
-    """Run the dashboard until interrupted. Returns a process exit code."""
+          certfile: str | None = None, keyfile: str | None = None, lock: DashboardLock | None = None) -> int:
+    """Run the dashboard until interrupted, unless runs_dir has one already. Returns a process exit code.
+
+    `lock` is the result of `lockfile.claim` if the caller claimed runs_dir already (the CLI does, before importing Dash).
+    """
     import uvicorn
 
     check_loopback(host)
     runs_dir = Path(runs_dir)
-    if not port_is_free(host, port):
-        other = probe_health(host, port)
-        if other is not None and other.get("runs_dir") == str(runs_dir.resolve()):
-            print(f"nanogpt_dash is already serving {runs_dir}/ at {url_for(host, port)}")
-            return 0
-        taken_by = "another nanogpt_dash server" if other else "another program"
-        new_port = free_port_from(host, port + 1)
-        print(f"port {port} is in use by {taken_by}; using port {new_port} instead")
-        port = new_port
-    app, _store = create_app(runs_dir, idle_timeout_s=idle_timeout_s)
-    scheme = "https" if certfile else "http"
-    print(f"nanogpt_dash {__version__}: serving {runs_dir.resolve()}/ at {url_for(host, port).replace('http', scheme, 1)}",
-          flush=True)
-    uvicorn.run(app.server, host=host, port=port, log_level="warning",
-                ssl_certfile=certfile, ssl_keyfile=keyfile, ws_ping_interval=20, ws_ping_timeout=20)
+    lock = lock or claim(runs_dir, host, port, "https" if certfile else "http")
+    if lock.holder is not None:
+        where = f"at {lock.holder.url()} " if lock.holder.port is not None else ""
+        print(f"nanogpt_dash is already serving {runs_dir}/ {where}(pid {lock.holder.pid}); "
+              f"stop it with: {stop_command(runs_dir)}")
+        return 0
+    with lock:
+        for note in lock.notes:
+            print(note)
+        app, _store = create_app(runs_dir, idle_timeout_s=idle_timeout_s)
+        print(f"nanogpt_dash {__version__}: serving {runs_dir.resolve()}/ at {lock.where.url()}", flush=True)
+        uvicorn.run(app.server, host=lock.where.host, port=lock.where.port, log_level="warning",
+                    ssl_certfile=certfile, ssl_keyfile=keyfile, ws_ping_interval=20, ws_ping_timeout=20)
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from .errors import NanogptDashError
 from .store import RowsRejected, RunWriter, ScalarRow, StoreError, write_arrays
+from .system import SystemSampler
 
 FLUSH_INTERVAL_S = 0.02
 HEARTBEAT_INTERVAL_S = 2.0
@@ -101,6 +102,7 @@ class Run:
         self._stop_deadline = math.inf
         self._idle = threading.Event()
         self._final_status = "finished"
+        self._system = SystemSampler()
         self._thread = threading.Thread(target=self._write_loop, name="nanogpt_dash-writer", daemon=True)
         self._thread.start()
         _exit_watch.register(self)
@@ -226,6 +228,7 @@ class Run:
         """Convert queued logs, then commit pending rows in bounded batches. True if anything was committed."""
         self._open_early()
         self._collect(time.monotonic() + COLLECT_BUDGET_S)
+        self._pending_scalars.extend(self._system.rows(self._pending_scalars))
         self._trim_pending()
         if time.monotonic() < self._retry_at:
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -69,3 +70,21 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def register_assets(port: int) -> None:
+    """Ask for the layout once: until the first /_dash-layout request a fresh server's pages lack
+    assets/*.js (ngd.js), so a first tab gets "reading 'syncUrl'" errors and no URL sync. Remove
+    once the server sets Dash up before it answers health checks."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=30) as response:
+        response.read()
+
+
+def run_coroutine(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop in the test thread."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -63,6 +63,7 @@ def test_runs_on_an_empty_directory_says_how_to_make_one(runs_dir, capsys):
 def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
     import nanogpt_dash.server as server
 
+    monkeypatch.chdir(tmp_path)  # `serve` claims ./runs (a lock file) before it calls server.serve
     seen = {}
     monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs) or 0)
     assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
@@ -78,3 +79,39 @@ def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_
     assert main(["export", listed[0], "--runs", str(resumed_run), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 23
+
+
+def test_runs_long_shows_each_runs_configuration_and_model_args(runs_dir, capsys):
+    config = {"learning_rate": 3e-4, "dataset": "python_char", "decay_lr": True, "run_name": "", "out_dir": "runs/my run"}
+    with Run(runs_dir / "beta", config=config, model_args={"n_layer": 4, "n_embd": 128, "bias": False}) as run:
+        run.log({"train/loss": 2.5}, step=3)
+    assert main(["runs", "--runs", str(runs_dir), "--long"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("\nbeta\n", 1)[1]
+    model, config_lines = block.split("\n  config  ", 1)
+    assert model.split() == ["model", "bias=False", "n_embd=128", "n_layer=4"]
+    assert config_lines.split() == ["dataset=python_char", "decay_lr=True", "learning_rate=0.0003",
+                                    "out_dir='runs/my", "run'", "run_name=''"]
+
+
+def test_runs_long_takes_model_args_from_the_checkpoint_when_none_were_recorded(runs_dir, capsys):
+    import torch
+
+    with Run(runs_dir / "gamma") as run:
+        run.log({"train/loss": 2.0}, step=1)
+    torch.save({"model_args": {"n_layer": 6, "n_head": 6}, "iter_num": 1}, runs_dir / "gamma" / "ckpt.pt")
+    assert main(["runs", "--runs", str(runs_dir), "--long"]) == 0
+    assert "\n  model   n_head=6 n_layer=6\n  config  (none recorded)\n" in capsys.readouterr().out
+
+
+def test_status_and_stop_find_the_folders_server_and_stop_it(server, runs_dir, capsys):
+    port, proc = server
+    assert main(["status", "--runs", str(runs_dir)]) == 0
+    assert f"dashboard of {runs_dir}/ at http://127.0.0.1:{port}/ (pid {proc.pid}, up " in capsys.readouterr().out
+    assert main(["stop", "--runs", str(runs_dir)]) == 0
+    assert capsys.readouterr().out == f"stopped the dashboard of {runs_dir}/ at http://127.0.0.1:{port}/ (pid {proc.pid})\n"
+    assert proc.wait(10) is not None
+    assert main(["status", "--runs", str(runs_dir)]) == 3
+    assert capsys.readouterr().out.startswith(f"no dashboard is running for {runs_dir}/; start one with: python -m nanogpt_dash --runs ")
+    assert main(["stop", "--runs", str(runs_dir)]) == 0
+    assert capsys.readouterr().out == f"no dashboard is running for {runs_dir}/\n"

@@ -4,10 +4,14 @@ import http.server
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 
+from nanogpt_dash.__main__ import main
+from nanogpt_dash.net import PORT_SEARCH, probe_health
 
-from helpers import free_port, run_train, start_server, stop_process, wait_for_health
+from helpers import REPO, TINY_TRAIN_ARGS, free_port, run_train, start_server, stop_process, wait_for_health
 
 
 def kill_dashboard(port: int) -> None:
@@ -17,6 +21,12 @@ def kill_dashboard(port: int) -> None:
     except TimeoutError:
         return
     os.kill(health["pid"], signal.SIGTERM)
+
+
+def servers_of(runs_dir, port: int) -> list[int]:
+    """Ports from `port` on where a nanogpt_dash server of runs_dir answers."""
+    wanted = str(runs_dir.resolve())
+    return [p for p in range(port, port + PORT_SEARCH) if (probe_health("127.0.0.1", p) or {}).get("runs_dir") == wanted]
 
 
 def dashboard_health(port: int, runs_dir) -> dict:
@@ -80,3 +90,58 @@ def test_training_completes_when_the_port_is_taken_by_another_server(runs_dir):
         other.shutdown()
         if new_port:
             kill_dashboard(new_port)
+
+
+def test_one_dashboard_per_runs_folder_when_the_port_serves_another_folder(tmp_path):
+    """Issue 14's reproduction: the port held by another folder's dashboard; two trainings and a bare serve."""
+    other_runs, runs = tmp_path / "other" / "runs", tmp_path / "runs"
+    other_runs.mkdir(parents=True)
+    port = free_port()
+    other = start_server(other_runs, port)
+    ours = None
+    try:
+        first = run_train(runs / "lr=3e-4+wd", "--max_iters=2", f"--dashboard_port={port}")
+        assert first.returncode == 0, first.stderr
+        started = re.search(r"starting the dashboard at http://127\.0\.0\.1:(\d+)/\?run=lr%3D3e-4%2Bwd ", first.stdout)
+        assert started and "used by a nanogpt_dash server for another runs directory" in first.stdout, first.stdout
+        ours = int(started.group(1))
+        still = re.search(rf"^dashboard still running at http://127\.0\.0\.1:{ours}/\?run=lr%3D3e-4%2Bwd \(pid (\d+)\); "
+                          rf"stop it with: python -m nanogpt_dash stop --runs {re.escape(str(runs))}$", first.stdout, re.M)
+        assert still, first.stdout
+        pid = int(still.group(1))
+        assert dashboard_health(ours, runs)["pid"] == pid
+
+        second = run_train(runs / "second", "--max_iters=2", f"--dashboard_port={port}")
+        assert second.returncode == 0, second.stderr
+        assert f"nanogpt_dash: dashboard at http://127.0.0.1:{ours}/?run=second\n" in second.stdout
+        assert "starting" not in second.stdout
+
+        bare = subprocess.run([sys.executable, "-m", "nanogpt_dash"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert bare.returncode == 0, bare.stderr
+        assert f"already serving runs/ at http://127.0.0.1:{ours}/ (pid {pid})" in bare.stdout
+
+        assert servers_of(runs, port) == [ours]
+        assert main(["stop", "--runs", str(runs), "--port", str(port)]) == 0
+        assert servers_of(runs, port) == []
+        assert probe_health("127.0.0.1", port)["runs_dir"] == str(other_runs.resolve()), "the other folder's is untouched"
+    finally:
+        stop_process(other)
+        if ours and servers_of(runs, ours):
+            kill_dashboard(ours)
+
+
+def test_two_trainings_started_together_share_one_dashboard(runs_dir):
+    port = free_port()
+    cmds = [[sys.executable, "train.py", *TINY_TRAIN_ARGS, f"--out_dir={runs_dir / name}", "--max_iters=3",
+             f"--dashboard_port={port}"] for name in ("a", "b")]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in cmds]
+    try:
+        outs = [proc.communicate(timeout=240) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outs]
+        health = dashboard_health(port, runs_dir)
+        for out, _ in outs:
+            assert f"dashboard still running at http://127.0.0.1:{port}/" in out and f"(pid {health['pid']})" in out, out
+        assert servers_of(runs_dir, port) == [port]
+    finally:
+        kill_dashboard(port)

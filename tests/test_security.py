@@ -12,7 +12,7 @@ import websockets
 from nanogpt_dash.security import same_origin
 from nanogpt_dash.tracking import Run
 
-from helpers import free_port, start_server, stop_process
+from helpers import free_port, start_server, stop_process, run_coroutine
 
 CALLBACK = "/_dash-update-component"
 
@@ -63,5 +63,5 @@ def test_a_websocket_from_a_page_on_another_port_is_refused(served):
         except websockets.ConnectionClosed as e:
             return f"closed {e.rcvd.code if e.rcvd else None}"
 
-    assert asyncio.run(connect(f"http://127.0.0.1:{free_port()}")) in ("refused 403", "closed 4003")
-    assert asyncio.run(connect(f"http://127.0.0.1:{served}")) == "heartbeat_ack"
+    assert run_coroutine(connect(f"http://127.0.0.1:{free_port()}")) in ("refused 403", "closed 4003")
+    assert run_coroutine(connect(f"http://127.0.0.1:{served}")) == "heartbeat_ack"

@@ -11,7 +11,7 @@ from nanogpt_dash.server import create_app, host_name
 from nanogpt_dash.live import LiveStore
 from nanogpt_dash.tracking import Run
 
-from helpers import REPO, stop_process, wait_for_health
+from helpers import REPO, stop_process, wait_for_health, run_coroutine
 
 
 @pytest.fixture
@@ -102,8 +102,6 @@ def test_the_page_loads_its_scripts_and_they_agree_with_the_page(client):
 
 def guard_answer(headers: list[tuple[bytes, bytes]], kind: str = "http") -> tuple[list[dict], bool]:
     """Run one request through Guard alone; returns what it sent and whether the app behind it was called."""
-    import asyncio
-
     from nanogpt_dash.server import Guard
 
     reached = []
@@ -122,7 +120,7 @@ def guard_answer(headers: list[tuple[bytes, bytes]], kind: str = "http") -> tupl
         sent.append(message)
 
     scope = {"type": kind, "method": "GET", "path": "/health", "headers": headers, "query_string": b""}
-    asyncio.run(Guard(app, {"ws_open": 0, "ws_messages": 0})(scope, receive, send))
+    run_coroutine(Guard(app, {"ws_open": 0, "ws_messages": 0})(scope, receive, send))
     return sent, bool(reached)
 
 

@@ -253,7 +253,7 @@ def test_first_batch_is_written_within_about_100ms_under_an_unthrottled_loop(tmp
     started = time.monotonic()
     first_row_at = None
     step = 0
-    while time.monotonic() - started < 2.0 and first_row_at is None:
+    while time.monotonic() - started < 5.0 and first_row_at is None:
         for _ in range(2000):
             run.log({"train/loss": 1.0, "lr": 0.1}, step=step)
             step += 1
@@ -264,8 +264,9 @@ def test_first_batch_is_written_within_about_100ms_under_an_unthrottled_loop(tmp
         except StoreError:  # no file, or no schema yet
             pass
     run.finish(timeout=30)
-    # ~100 ms on an idle machine; the margin is for a CI host shared with other jobs
-    assert first_row_at is not None and first_row_at < 0.3, f"first row after {first_row_at} s"
+    # ~100 ms on an idle machine, up to a second on two cores shared with other work; before the
+    # fix the first row came after 7.5 s
+    assert first_row_at is not None and first_row_at < 2.0, f"first row after {first_row_at} s"
 
 
 def test_disk_full_then_freed_resumes_and_accounts_for_every_dropped_row(tmp_path, monkeypatch):

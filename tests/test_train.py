@@ -1,8 +1,13 @@
 """The real train.py on CPU: metrics, status, checkpoints, resume, and its error messages."""
 
+import os
 import re
+import shlex
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +120,77 @@ def test_ddp_under_torchrun_on_cpu_logs_once_from_rank_zero(tmp_path):
     meta, batch, _, _ = scalars_by_key(out_dir)
     assert meta.status == "finished" and len(meta.segments) == 1
     assert sorted(batch.step[[k == "train/loss" for k in batch.key]].tolist()) == [0, 1, 2, 3, 4]
+
+
+INTERRUPTED = re.compile(r"^interrupted at step (\d+); last checkpoint: step (\d+) in (\S+); resume with: (.+)$", re.M)
+
+
+def start_train(out_dir: Path, *args: str) -> subprocess.Popen:
+    """The real train.py in the background, unbuffered so that its progress can be read as it happens."""
+    cmd = [sys.executable, "train.py", *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", "--dashboard_autostart=False", *args]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    seen = ""
+    for line in proc.stdout:
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"train.py ended before printing {text!r}: {seen[-2000:]} {proc.stderr.read()[-2000:]}")
+
+
+def test_ctrl_c_prints_one_line_with_the_resume_command_that_works(tmp_path):
+    out_dir = tmp_path / "runs" / "stopped"
+    proc = start_train(out_dir, "--max_iters=60")
+    try:
+        before = read_until(proc, "iter 10: loss")  # the checkpoint of step 10 is saved just before this line
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGINT
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = INTERRUPTED.findall(rest)
+    assert len(lines) == 1 and rest.rstrip().endswith(lines[0][3]), rest
+    step, saved, ckpt, command = int(lines[0][0]), int(lines[0][1]), lines[0][2], lines[0][3]
+    assert "saving checkpoint" in before and saved % 10 == 0 and 10 <= saved <= step < 60
+    assert load_checkpoint(ckpt, "cpu")["iter_num"] == saved
+    with RunReader(out_dir) as reader:
+        assert reader.meta().status == "interrupted"
+
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "train.py"] and argv[-2:] == [f"--out_dir={out_dir}", "--init_from=resume"]
+    assert "--max_iters=60" in argv and "--n_layer=2" in argv, "the same overrides as the interrupted run"
+    resumed = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    with RunReader(out_dir) as reader:
+        meta = reader.meta()
+    assert meta.status == "finished" and [s.start_step for s in meta.segments] == [0, saved]
+
+
+def test_a_second_ctrl_c_while_the_first_is_handled_exits_at_once(tmp_path):
+    out_dir = tmp_path / "runs" / "impatient"
+    proc = start_train(out_dir, "--max_iters=60")
+    blocker = None
+    try:
+        read_until(proc, "iter 10: loss")
+        # another process holds the run's database, so the first Ctrl-C's final write waits (up to 10 s)
+        blocker = sqlite3.connect(out_dir / "metrics.sqlite", timeout=10)
+        blocker.execute("BEGIN IMMEDIATE")
+        proc.send_signal(signal.SIGINT)
+        assert "interrupted at step" in read_until(proc, "interrupted at step")
+        time.sleep(0.5)
+        assert proc.poll() is None, "still writing: the database is held"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        waited = time.monotonic() - sent
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        if blocker is not None:
+            blocker.close()
+    assert proc.returncode == -signal.SIGINT and waited < 2.0, waited
+    assert "Traceback" not in err, err

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+
 import dash
 from dash import Dash
+from dash.exceptions import PreventUpdate
 
 from ..live import LiveStore
 from . import shell
@@ -19,6 +22,7 @@ def assets_folder() -> Path:
 
 
 ASSETS = assets_folder()
+log = logging.getLogger(__name__)
 IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconnects when shown
 
 
@@ -41,6 +45,7 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         assets_folder=str(ASSETS),
         title="nanogpt_dash",
         update_title=None,
+        on_error=callback_failed,
     )
     for page in PAGES:
         _register_page(page)
@@ -49,6 +54,17 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
     for page in PAGES:
         page.register(app, store)
     return app
+
+
+def callback_failed(error: Exception) -> None:
+    """A callback raised: say so in one line and change nothing (the page keeps what it shows).
+
+    Callbacks check what the browser sends; this is for what they did not foresee, so that no
+    request ever gets a 500 or leaves a traceback in the log."""
+    log.warning("nanogpt_dash: a callback could not use what it was sent (%s: %s); nothing was changed",
+                type(error).__name__, error)
+    log.debug("callback failure", exc_info=error)
+    raise PreventUpdate
 
 
 def _register_page(page) -> None:

@@ -1,5 +1,6 @@
 """Every component id of the app, in one place."""
 
+URL = "url"
 TAB = "tab"  # a new id per page load: one push channel per tab
 DATA = "data-signal"
 QUERY = "query"
@@ -107,3 +108,36 @@ EXPORT_ARCHIVE_RUN = "export-archive-run"
 EXPORT_ARCHIVE_FLAGS = "export-archive-flags"
 EXPORT_UPLOAD = "export-upload"
 EXPORT_IMPORT_NAME = "export-import-name"
+
+# Analysis page
+ANA_RUN = "analysis-run"
+ANA_VELOCITY = "analysis-velocity"
+ANA_CONVERGENCE = "analysis-convergence"
+ANA_ANOMALIES = "analysis-anomalies"
+ANA_ANOMALY = "analysis-anomaly"  # dict id {"type": ANA_ANOMALY, "index": step} per listed event
+ANA_FOCUS = "analysis-focus"
+ANA_SUMMARY = "analysis-summary"
+ANA_TARGET = "analysis-target"
+ANA_TIME_TO = "analysis-time-to"
+ANA_SAMPLE_STEP = "analysis-sample-step"
+ANA_SAMPLE = "analysis-sample"
+ANA_LOSS = chart("analysis-loss")
+ANA_SYSTEM = chart("analysis-system")
+
+# Compare page
+CMP_RUNS = "compare-runs"
+CMP_METRIC = "compare-metric"
+CMP_X = "compare-x"
+CMP_SMOOTH = "compare-smooth"
+CMP_OVERLAY = chart("compare-overlay")
+CMP_SIDE = "compare-side"  # dict id {"type": CMP_SIDE, "index": run_id} per side-by-side chart
+CMP_SIDE_ROW = "compare-side-row"
+CMP_DIFF = "compare-diff"
+CMP_DIFF_ALL = "compare-diff-all"
+CMP_SUMMARY = "compare-summary"
+CMP_TARGET = "compare-target"
+CMP_PARCOORDS = chart("compare-parcoords")
+CMP_PARCOORDS_BOX = "compare-parcoords-box"
+CMP_FILTER = "compare-filter"
+CMP_ZOOM = "compare-zoom"
+CMP_NOTE = "compare-note"

@@ -9,6 +9,7 @@ only new points are sent, as extendData.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -24,14 +25,27 @@ from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, bu
 UNSMOOTHED = frozenset({"lr", "val/loss", "train/eval_loss"})
 
 
-def view_state(x_mode: str | None, smoothing: float | None, options: list | None, width: int | None) -> dict:
+def view_state(x_mode: object, smoothing: object, options: object, width: object) -> dict:
+    """The charts' view from what the browser sent: anything malformed falls back to its default."""
+    opts = [o for o in options if isinstance(o, str)] if isinstance(options, list) else []
     return {
-        "x": x_mode if x_mode in X_MODES else "step",
-        "smooth": float(min(0.99, max(0.0, smoothing or 0.0))),
-        "log": "log" in (options or []),
-        "superseded": "superseded" in (options or []),
-        "budget": budget_for_width(width),
+        "x": x_mode if isinstance(x_mode, str) and x_mode in X_MODES else "step",
+        "smooth": round(number_in(smoothing, 0.0, 0.99, 0.0), 4),
+        "log": "log" in opts,
+        "superseded": "superseded" in opts,
+        "budget": budget_for_width(int(number_in(width, 0, 100_000, 0)) or None),
     }
+
+
+def number_in(value: object, low: float, high: float, default: float) -> float:
+    """`value` as a float clipped to [low, high]; `default` for anything that is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        return default
+    return min(high, max(low, number)) if math.isfinite(number) else default
 
 
 def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,

@@ -14,6 +14,7 @@ than the tab's rate. A heartbeat every HEARTBEAT_S tells an idle tab that the se
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Callable, Protocol
 from ..live import LiveStore
 from . import ids
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.5
 MAX_RATE_HZ = 10
 HIDDEN = "hidden"
@@ -142,6 +144,7 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
     loop = asyncio.get_running_loop()
     last_sent = 0.0
     scratch: dict = {}
+    failed = False
     try:
         woken = True  # the first round sends what the tab lacks right away
         while not is_closed():
@@ -151,7 +154,15 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
                     await asyncio.sleep(wait)
                 sub.changed_runs = set()
                 view = sub.client.view
-                push = await asyncio.to_thread(push_for(view), store, view or {}, sub.cursor, scratch)
+                try:
+                    push = await asyncio.to_thread(push_for(view), store, view or {}, sub.cursor, scratch)
+                except Exception:  # a bug, not bad input (pages check what the browser sends): say it once
+                    if not failed:
+                        log.exception("nanogpt_dash: cannot update tab %s; it gets heartbeats only until the view changes", tab)
+                    failed = True
+                    push = Push(cursor=sub.cursor)
+                else:
+                    failed = False
                 if is_closed():
                     break
                 for component_id, props in push.props.items():

@@ -12,6 +12,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html,
 
 from ..live import LiveStore
 from . import export_menu, ids
+from .live_charts import number_in
 from .push import Channel, ClientView, Push, PushFunction, run_pusher
 
 DEFAULT_RATE_HZ = 5  # assets/push.js uses the same two numbers (a test checks)
@@ -36,6 +37,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
+        dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.VIEW),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.VISIBLE, data=True),
@@ -58,7 +60,7 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Chan
 
     def push_for(view: dict | None) -> PushFunction:
         page = view.get("page") if isinstance(view, dict) else None
-        return pushers.get(page, data_push)
+        return pushers.get(page, data_push) if isinstance(page, str) else data_push
 
     # Started by the page load (no Input, no Output) and again by Dash after every reconnect,
     # with the tab's latest view and cursor: it runs for as long as the tab's WebSocket is open.
@@ -83,6 +85,15 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Chan
     def reconnect(_n):
         return None
 
+    # A page tells the pusher its view when it loads; when one does not (Dash does not always run
+    # a page's initial callbacks after an in-app navigation), the pusher at least learns the page.
+    app.clientside_callback(
+        ClientsideFunction("ngd", "followPage"),
+        Output(ids.VIEW, "data", allow_duplicate=True),
+        Input(ids.URL, "pathname"), State(ids.VIEW, "data"),
+        prevent_initial_call=True,
+    )
+
     # the view in the address bar (replaceState: no reload, no new history entry per slider move)
     # and in the navbar links, so that moving to another page keeps the selected runs
     paths = [page.PATH for page in sorted(pages, key=lambda p: p.ORDER)]
@@ -96,12 +107,8 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Chan
 
 def client_view(view: object, rate: object, visible: object) -> ClientView:
     """What the browser says of a tab, checked: anything malformed falls back to a default."""
-    try:
-        rate_hz = float(rate)
-    except (TypeError, ValueError):
-        rate_hz = DEFAULT_RATE_HZ
     return ClientView(view=view if isinstance(view, dict) else None,
-                      rate_hz=min(MAX_RATE_HZ, max(1.0, rate_hz)), visible=visible is not False)
+                      rate_hz=number_in(rate, 1.0, MAX_RATE_HZ, DEFAULT_RATE_HZ), visible=visible is not False)
 
 
 def data_push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Push:

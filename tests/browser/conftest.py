@@ -49,3 +49,22 @@ def open_page(browser):
     yield factory
     for page in pages:
         page.close()
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory):
+    """Three real train.py runs that differ only in learning rate (and out_dir), and a server on them: (port, runs_dir)."""
+    from helpers import free_port, register_assets, run_train, start_server, stop_process
+
+    runs_dir = tmp_path_factory.mktemp("trained") / "runs"
+    runs_dir.mkdir()
+    for name, lr in (("lr-a", "1e-3"), ("lr-b", "3e-3"), ("lr-c", "6e-3")):
+        done = run_train(runs_dir / name, "--max_iters=80", f"--learning_rate={lr}", "--dashboard_autostart=False",
+                         env={"NANOGPT_DASH_SYSTEM_INTERVAL_S": "0.2"})  # a tiny run lasts a few seconds
+        assert done.returncode == 0, done.stderr[-2000:]
+    port = free_port()
+    proc = start_server(runs_dir, port)
+    register_assets(port)
+    yield port, runs_dir
+    stop_process(proc)
+

@@ -36,9 +36,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..query import query_runs  # noqa: F401  (part of the page contract)
-from . import live, model
+from . import analysis, compare, live, model
 
-PAGES: tuple[ModuleType, ...] = (live, model)
+PAGES: tuple[ModuleType, ...] = (live, model, analysis, compare)
 
 
 def metrics_needed() -> frozenset[str]:

@@ -163,12 +163,15 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
     now = time.time()
     props: dict[str, dict] = {}
     run_ids = store.run_ids()
-    options = json.loads(to_json_plotly([run_option(store, run_id, now) for run_id in run_ids]))
-    if only_if_changed(cursor, "options", options) is not no_update:
-        props[ids.RUN_SELECT] = {"options": options}
     wanted = [r for r in view.get("runs") or [] if isinstance(r, str)] if isinstance(view.get("runs"), list) else []
     selected = [r for r in dict.fromkeys(wanted) if store.get(r)][:MAX_RUNS]
-    missing = [r for r in dict.fromkeys(wanted) if not store.get(r)]
+    missing = [r for r in dict.fromkeys(wanted) if not store.get(r)][:MAX_RUNS]
+    # a run asked for but not (yet) in the folder stays in the list, so that the selection keeps
+    # it (a checklist drops values it has no option for) and it is drawn once it appears
+    options = json.loads(to_json_plotly([run_option(store, run_id, now) for run_id in run_ids]
+                                        + [missing_option(run_id) for run_id in missing]))
+    if only_if_changed(cursor, "options", options) is not no_update:
+        props[ids.RUN_SELECT] = {"options": options}
     if not selected and run_ids and not wanted:
         selected = [newest_run(store, run_ids)]
         props.setdefault(ids.RUN_SELECT, {})["value"] = selected
@@ -231,6 +234,12 @@ def run_option(store: LiveStore, run_id: str, now: float) -> dict:
         html.Span(name, className="ngd-run-name", title=run.error if run is not None and run.error else run_id),
         dbc.Badge(status, color=STATUS_COLORS.get(status, "light"), className="ms-2 ngd-status"),
     ])
+    return {"label": label, "value": run_id}
+
+
+def missing_option(run_id: str) -> dict:
+    label = html.Span([html.Span(run_id, className="ngd-run-name"),
+                       dbc.Badge("not found", color="warning", text_color="dark", className="ms-2 ngd-status")])
     return {"label": label, "value": run_id}
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .live import LiveStore
+from ..live import LiveStore
 
 SPEED_WINDOW = 50  # iterations used for the current speed
 

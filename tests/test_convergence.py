@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from nanogpt_dash.analytics import (find_plateaus, fit_power_law, forecast, generalization_gap, lr_area, nanogpt_lr,
+                                    slope_per_1k)
+
+
+def test_forecast_of_an_exact_power_law_is_within_one_percent():
+    step = np.arange(1, 2001)
+    loss = 1.2 + 3.0 * step ** -0.4
+    f = forecast(step, loss, 10_000)
+    truth = 1.2 + 3.0 * 10_000 ** -0.4
+    assert abs(f.value - truth) / truth < 0.01
+    assert f.low <= f.value <= f.high and f.curve_step[-1] == 10_000
+
+
+def test_forecast_band_covers_a_noisy_power_law():
+    rng = np.random.default_rng(0)
+    step = np.arange(1, 4001)
+    loss = 1.5 + 2.0 * (step / 100) ** -0.5 + rng.normal(0, 0.03, len(step))
+    f = forecast(step, loss, 10_000)
+    truth = 1.5 + 2.0 * 100 ** -0.5
+    assert f.low <= truth <= f.high and f.high - f.low < 0.2
+
+
+def test_power_law_fit_recovers_its_parameters():
+    x = np.linspace(10, 1000, 200)
+    fit = fit_power_law(x, 0.8 + 5.0 * x ** -0.7)
+    assert (fit.offset, fit.scale, fit.exponent) == pytest.approx((0.8, 5.0, 0.7), rel=1e-3)
+
+
+def test_plateau_in_the_middle_of_a_decay_is_found_within_half_a_window():
+    rng = np.random.default_rng(3)
+    step = np.arange(6000)
+    effective = np.where(step < 2000, step, np.where(step < 3500, 2000, step - 1500))
+    loss = 1.0 + 3.0 * (1 + effective / 50) ** -0.6 + rng.normal(0, 0.01, len(step))
+    plateaus = find_plateaus(step, loss, window_steps=500, rel_drop=0.01)
+    assert len(plateaus) == 1
+    assert abs(plateaus[0].start_step - 2000) < 250 and abs(plateaus[0].end_step - 3500) < 250
+
+
+def test_slope_of_a_line_per_thousand_steps():
+    step = np.arange(5000)
+    assert slope_per_1k(step, 3.0 - step * 2e-4, smoothing=0.0) == pytest.approx(-0.2)
+
+
+def test_overfitting_when_val_rises_while_train_falls():
+    train_step = np.arange(3000)
+    train = 2.0 - train_step * 2e-4
+    val_step = np.arange(0, 3000, 250)
+    val = np.r_[np.linspace(2.1, 1.7, 8), [1.75, 1.8, 1.85, 1.9]]
+    gap = generalization_gap(train_step, train, val_step, val)
+    assert gap.overfitting and "over-fitting" in gap.message and gap.trend_per_1k > 0
+    healthy = generalization_gap(train_step, train, val_step, np.linspace(2.1, 1.5, 12))
+    assert not healthy.overfitting
+
+
+def test_nanogpt_schedule_and_its_area():
+    lr = nanogpt_lr({"learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100, "lr_decay_iters": 2000,
+                     "max_iters": 2000})
+    assert lr(np.array([100, 2000, 5000])) == pytest.approx([1e-3, 1e-4, 1e-4])
+    area = lr_area(lr, 2000)
+    assert area(np.array([2000.0]))[0] == pytest.approx(np.sum(lr(np.arange(2001))))
