@@ -53,6 +53,7 @@ wandb_log = False
 wandb_project = ''
 wandb_run_name = ''
 sample_tokens = 200            # length of the text sample generated at each eval ('0' to skip)
+layer_stats_interval = 50      # every N steps: per-layer activation, gradient and update statistics (0: off)
 # data
 dataset = 'python_char'        # a directory under data/ holding train.bin, val.bin, meta.pkl
 gradient_accumulation_steps = 1  # micro-steps per optimizer step (simulates larger batches)
@@ -249,6 +250,18 @@ if dashboard and master_process:
         ensure_dashboard(Path(out_dir).parent, run.run_id, port=dashboard_port)
 
 
+# layer dynamics: what each block and weight matrix does as training goes on (master process only;
+# DDP has already averaged the gradients, so every process would report the same numbers)
+stats = None
+if run is not None and layer_stats_interval > 0:
+    from nanogpt_dash.layer_stats import LayerStats, log_attention, probe_tokens
+    stats = LayerStats(model, layer_stats_interval)
+    # the attention probe: the same validation text at every eval, so the maps can be compared over time
+    probe_ids = probe_tokens(np.memmap(data_dir / 'val.bin', dtype=np.uint16, mode='r'), block_size)
+    probe = torch.from_numpy(probe_ids)[None].to(device)  # (1, T)
+    probe_text = [itos[i] if itos is not None else str(i) for i in probe_ids.tolist()]
+
+
 @torch.no_grad()
 def estimate_loss():
     """Mean loss over eval_iters batches of each split (less noisy than one batch)."""
@@ -346,6 +359,8 @@ while True:
             text = sample_text()
             if text is not None:
                 run.event('sample', {'text': text}, step=iter_num)
+            if stats is not None:
+                log_attention(run, stats, probe, probe_text, iter_num, ctx)
         if losses['val'] < best_val_loss or always_save_checkpoint:
             best_val_loss = min(best_val_loss, losses['val'])
             if iter_num > 0:
@@ -358,6 +373,9 @@ while True:
         break
 
     t0 = time.time()
+    collect = stats is not None and stats.due(iter_num)
+    if collect:  # residual stream after each block, measured on the batch this step trains on
+        layer_stats = stats.activations(X, ctx)
     # forward/backward with gradient accumulation; the loss is scaled so gradients average
     for micro_step in range(gradient_accumulation_steps):
         if ddp:
@@ -369,9 +387,15 @@ while True:
         X, Y = get_batch('train')  # prefetch the next batch while the GPU is busy
         scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
+    if collect:  # per-tensor gradient norms, before clipping, and the weights before the update
+        layer_stats.update(stats.gradients())
+        stats.before_update()
     # the norm before clipping is what tells you about instability; clip only if asked
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0.0 else float('inf'))
     scaler.step(optimizer)
+    if collect:  # |dw|/|w| of one step: around 1e-3 is healthy; far above, the lr is too high for that tensor
+        layer_stats.update(stats.after_update())
+        run.log(layer_stats, step=iter_num)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
 

@@ -22,7 +22,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .runs import effective_status
-from .store import Event, RunMeta, RunReader, StoreError, db_path, find_run_dirs, superseded_mask
+from .store import (ArrayRow, Event, RunMeta, RunReader, StoreError, db_path, find_run_dirs, read_arrays,
+                    superseded_mask)
 from .views import nonfinite_points
 
 POLL_INTERVAL_S = 0.05
@@ -33,6 +34,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 META_INTERVAL_S = 1.0
 DISCOVER_INTERVAL_S = 1.0
 EVENTS_KEPT = 200
+ARRAY_KINDS = ("attention",)  # logged arrays the dashboard mirrors (attention maps of the probe)
+ARRAY_BYTES_KEPT = 64 << 20  # per run; past it the oldest arrays are dropped from memory (not from the file)
+
 LOAD_SLICE = 50_000  # rows per query while loading a run in the background
 LOAD_BUDGET_S = 0.2  # loading time per poll, so the live runs between slices stay current
 QUIET_AFTER_S = 5.0  # a file unchanged this long ...
@@ -150,6 +154,8 @@ class LiveRun:
     events: list[Event] = field(default_factory=list)
     cursor: int = 0
     event_cursor: int = 0
+    arrays: list[ArrayRow] = field(default_factory=list)
+    array_cursor: int = 0
     error: str | None = None
     meta_read_at: float = 0.0
     file_id: tuple[int, int] | None = None
@@ -172,13 +178,13 @@ class LiveRun:
     def news(self) -> tuple:
         """Changes whenever a reader of this run has something new to see."""
         meta = self.meta
-        return (self.cursor, self.event_cursor, self.generation, self.error, self.loaded,
+        return (self.cursor, self.event_cursor, self.array_cursor, self.generation, self.error, self.loaded,
                 None if meta is None else (meta.status, len(meta.segments)))
 
     def reset(self) -> None:
         """Forget everything read so far (the file was replaced or shrank); the next poll reads it anew."""
-        self.series, self.events = {}, []
-        self.cursor = self.event_cursor = 0
+        self.series, self.events, self.arrays = {}, [], []
+        self.cursor = self.event_cursor = self.array_cursor = 0
         self.meta, self.meta_read_at = None, 0.0
         self.generation += 1
 
@@ -187,10 +193,14 @@ class LiveStore:
     """All runs under `runs_dir`, kept current by `poll()` (called by a thread from `start()`)."""
 
     def __init__(self, runs_dir: str | Path, stalled_after: float = 30.0, keys: Iterable[str] | None = None) -> None:
-        """`keys`: the metrics to hold in memory (None: all). The others stay in the run files only."""
+        """`keys`: the metrics to hold in memory (None: all; 'layers/*' keeps every key starting 'layers/').
+
+        The others stay in the run files only.
+        """
         self.runs_dir = Path(runs_dir)
         self.stalled_after = stalled_after
-        self.kept_keys = frozenset(keys) if keys is not None else None
+        self.kept_keys = frozenset(k for k in keys if not k.endswith("*")) if keys is not None else None
+        self.kept_prefixes = tuple(k[:-1] for k in keys if k.endswith("*")) if keys is not None else ()
         self._runs: dict[str, LiveRun] = {}
         self._lock = threading.Lock()
         self._discovered_at = 0.0
@@ -280,6 +290,14 @@ class LiveStore:
             return []
         with run.lock:
             return [e for e in run.events if kind is None or e.kind == kind]
+
+    def arrays(self, run_id: str, kind: str) -> list[ArrayRow]:
+        """The logged arrays of `kind` held in memory for a run, oldest first."""
+        run = self.get(run_id)
+        if run is None:
+            return []
+        with run.lock:
+            return [a for a in run.arrays if a.kind == kind]
 
     def points(self) -> int:
         with self._lock:
@@ -418,6 +436,7 @@ class LiveStore:
                         run.events.extend(events)
                         del run.events[:-EVENTS_KEPT]
                         run.event_cursor = events[-1].id
+                self._tail_arrays(run)
         except StoreError as e:
             self._fail(run, str(e))
             return
@@ -436,13 +455,26 @@ class LiveStore:
         keys = np.asarray(batch.key, dtype=object)
         origin = run.meta.created if run.meta is not None else float(batch.wall_time[0])
         for key in dict.fromkeys(batch.key):
-            if self.kept_keys is not None and key not in self.kept_keys:
+            if self.kept_keys is not None and key not in self.kept_keys and not key.startswith(self.kept_prefixes):
                 continue
             rows = keys == key
             series = run.series.get(key)
             if series is None:
                 series = run.series[key] = Series(origin)
             series.extend(batch.step[rows], batch.value[rows], batch.wall_time[rows], batch.segment[rows])
+
+    @staticmethod
+    def _tail_arrays(run: LiveRun) -> None:
+        new = [a for kind in ARRAY_KINDS for a in read_arrays(run.reader, kind, run.array_cursor)]
+        if not new:
+            return
+        new.sort(key=lambda a: a.id)
+        with run.lock:
+            run.arrays.extend(new)
+            run.array_cursor = new[-1].id
+            total = sum(a.array.nbytes for a in run.arrays)
+            while len(run.arrays) > 1 and total > ARRAY_BYTES_KEPT:
+                total -= run.arrays.pop(0).array.nbytes
 
     @staticmethod
     def _check_identity(run: LiveRun) -> None:

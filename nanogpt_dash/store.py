@@ -498,3 +498,69 @@ def copy_database(run_dir: str | Path, dest: str | Path) -> None:
             src.close()
     except sqlite3.Error as e:
         raise StoreError(f"cannot copy run file {source}: {e}") from e
+
+
+# -- arrays: whole tensors logged at a step (attention maps of a probe sequence) ---------------
+
+_ARRAYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS arrays (
+    id        INTEGER PRIMARY KEY,
+    segment   INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL,
+    dtype     TEXT NOT NULL,
+    shape     TEXT NOT NULL,
+    data      BLOB NOT NULL,
+    meta      TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ArrayRow:
+    """One logged array; `meta` carries what the numbers are about (e.g. the probe's tokens)."""
+
+    id: int
+    segment: int
+    step: int
+    wall_time: float
+    kind: str
+    array: np.ndarray
+    meta: dict[str, Any]
+
+
+def write_arrays(writer: RunWriter, rows: Sequence[tuple[int, float, str, np.ndarray, dict]]) -> None:
+    """Append (step, wall_time, kind, array, meta) rows in one transaction, creating the table on first use."""
+    segment = writer._require_segment()
+    try:
+        with writer._conn:
+            writer._conn.executescript(_ARRAYS_SCHEMA)
+            writer._conn.executemany(
+                "INSERT INTO arrays (segment, step, wall_time, kind, dtype, shape, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(segment, step, t, kind, a.dtype.str, json.dumps(list(a.shape)), np.ascontiguousarray(a).tobytes(),
+                  _dumps(meta)) for step, t, kind, a, meta in rows],
+            )
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot write arrays to {writer.path}: {e}") from e
+
+
+def read_arrays(reader: RunReader, kind: str, cursor: int = 0) -> list[ArrayRow]:
+    """Arrays of `kind` with id > cursor, oldest first; none when the run never logged any."""
+    try:
+        rows = reader._conn.execute(
+            "SELECT id, segment, step, wall_time, kind, dtype, shape, data, meta FROM arrays"
+            " WHERE id > ? AND kind = ? ORDER BY id", (cursor, kind),
+        ).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return []
+        raise StoreError(f"cannot read arrays from {reader.path}: {e}") from e
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot read arrays from {reader.path}: {e}") from e
+    try:
+        return [ArrayRow(r[0], r[1], r[2], r[3], r[4],
+                         np.frombuffer(r[7], dtype=np.dtype(r[5])).reshape(json.loads(r[6])), json.loads(r[8]))
+                for r in rows]
+    except (ValueError, TypeError) as e:
+        raise StoreError(f"{reader.path}: an array row is damaged ({e})") from e

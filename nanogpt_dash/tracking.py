@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import NanogptDashError
-from .store import RowsRejected, RunWriter, ScalarRow, StoreError
+from .store import RowsRejected, RunWriter, ScalarRow, StoreError, write_arrays
 from .system import SystemSampler
 
 FLUSH_INTERVAL_S = 0.02
@@ -83,6 +83,7 @@ class Run:
         self._flush_interval = flush_interval
         self._queue: deque[tuple[int, float, Any]] = deque()
         self._events: deque[tuple[int, float, str, dict]] = deque()
+        self._arrays: deque[tuple[int, float, str, Any, dict]] = deque()
         self._pending_scalars: list[ScalarRow] = []
         self._pending_events: list[tuple[int, float, str, dict]] = []
         self._good_keys: set[str] = set()
@@ -195,7 +196,8 @@ class Run:
     # -- writer thread -----------------------------------------------------------------------
 
     def _drained(self) -> bool:
-        return not self._queue and not self._events and not self._pending_scalars and not self._pending_events
+        return (not self._queue and not self._events and not self._pending_scalars and not self._pending_events
+                and not self._arrays)
 
     def _write_loop(self) -> None:
         stopped_cleanly = False
@@ -232,6 +234,7 @@ class Run:
             return False
         if not self._ensure_writer():
             return False
+        self._write_arrays()
         try:
             if self._pending_scalars or self._pending_events or self._unrecorded_loss:
                 return self._write_pending()
@@ -475,6 +478,26 @@ class Run:
             return
         self.warned.add(kind)
         warnings.warn(message, TrackingWarning, stacklevel=2)
+
+    def log_array(self, kind: str, array: Any, step: int, meta: Mapping[str, Any] | None = None) -> None:
+        """Record a whole array (a numpy array; e.g. attention maps) at a step. Returns at once."""
+        if self._closed:
+            raise TrackingError(f"run '{self.run_id}' is finished; call nanogpt_dash.init() again to log more")
+        if getattr(getattr(array, "dtype", None), "kind", None) not in ("b", "i", "u", "f"):
+            raise TrackingError(f"log_array() takes a numeric numpy array, got {type(array).__name__}: "
+                                "call .cpu().numpy() on a tensor first")
+        self._arrays.append((step, time.time(), str(kind), array, dict(meta or {})))
+
+    def _write_arrays(self) -> None:
+        # one array at a time, each in its own transaction: a large one never holds up the scalars for long
+        while self._arrays:
+            row = self._arrays[0]
+            try:
+                write_arrays(self._writer, [row])
+            except Exception as e:
+                self._warn(f"array-{type(e).__name__}", f"run '{self.run_id}': cannot write array {row[2]!r} ({e}); will retry, training continues")
+                return
+            self._arrays.popleft()
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -320,6 +320,28 @@ def test_metrics_the_page_does_not_show_are_not_held_in_memory(runs_dir):
     assert store.keys("r") == ["train/loss"]
 
 
+def test_keys_ending_in_a_star_keep_every_metric_with_that_prefix(runs_dir):
+    with Run(runs_dir / "a") as run:
+        run.log({"train/loss": 1.0, "layers/h.0/act_std": 0.5, "params/lm/grad_norm": 2.0, "other": 3.0}, step=0)
+    store = LiveStore(runs_dir, keys={"train/loss", "layers/*", "params/*"})
+    store.poll()
+    assert store.keys("a") == ["layers/h.0/act_std", "params/lm/grad_norm", "train/loss"]
+
+
+def test_attention_arrays_are_mirrored_and_bounded(runs_dir, monkeypatch):
+    from nanogpt_dash import live
+
+    with Run(runs_dir / "a") as run:
+        for step in (0, 10, 20):
+            run.log({"val/loss": 1.0}, step=step)
+            run.log_array("attention", np.full((1, 1, 4, 4), step, np.float16), step=step, meta={"tokens": list("abcd")})
+    monkeypatch.setattr(live, "ARRAY_BYTES_KEPT", 2 * 32)  # room for two 4x4 float16 maps
+    store = LiveStore(runs_dir)
+    store.poll()
+    kept = store.arrays("a", "attention")
+    assert [a.step for a in kept] == [10, 20] and kept[-1].meta == {"tokens": list("abcd")}
+    assert store.arrays("a", "other") == [] and store.arrays("missing", "attention") == []
+
 def test_finite_values_beyond_float32_stay_finite_in_the_store_and_the_charts(runs_dir):
     run = Run(runs_dir / "big")
     for step, value in enumerate([1.0, 1e39, -1e300, 2.0]):

@@ -151,6 +151,31 @@ def test_writer_killed_mid_batch_leaves_every_committed_row_readable(tmp_path):
     assert steps.tolist() == list(range(len(steps)))
 
 
+def test_arrays_round_trip_with_their_meta_and_cursor(tmp_path):
+    from nanogpt_dash.store import read_arrays, write_arrays
+
+    writer = open_writer(tmp_path / "r")
+    first = np.arange(24, dtype=np.float16).reshape(2, 3, 4)
+    write_arrays(writer, [(10, 100.0, "attention", first, {"tokens": ["a", "b", "c", "d"]})])
+    write_arrays(writer, [(20, 101.0, "attention", first * 2, {"tokens": ["a", "b", "c", "d"]}),
+                          (20, 101.0, "other", np.zeros(2, np.int64), {})])
+    writer.close()
+    with RunReader(tmp_path / "r") as reader:
+        rows = read_arrays(reader, "attention")
+        later = read_arrays(reader, "attention", cursor=rows[0].id)
+    assert [r.step for r in rows] == [10, 20] and [r.step for r in later] == [20]
+    assert rows[0].array.dtype == np.float16 and rows[0].array.shape == (2, 3, 4)
+    np.testing.assert_array_equal(rows[1].array, first * 2)
+    assert rows[0].meta == {"tokens": ["a", "b", "c", "d"]}
+
+
+def test_a_run_without_arrays_reads_none(tmp_path):
+    from nanogpt_dash.store import read_arrays
+
+    open_writer(tmp_path / "r").close()
+    with RunReader(tmp_path / "r") as reader:
+        assert read_arrays(reader, "attention") == []
+
 def test_a_failed_write_does_not_leave_a_stale_key_id_behind(tmp_path):
     writer = open_writer(tmp_path / "r")
     with pytest.raises(StoreError):

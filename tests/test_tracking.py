@@ -132,6 +132,19 @@ def test_process_end_sets_the_run_status(tmp_path, how, status):
     assert len(batch) == 1
 
 
+def test_log_array_is_written_in_the_background_and_refuses_non_arrays(tmp_path):
+    from nanogpt_dash.store import read_arrays
+
+    run = Run(tmp_path / "r")
+    run.log_array("attention", np.eye(3, dtype=np.float32), step=5, meta={"tokens": ["x", "y", "z"]})
+    with pytest.raises(TrackingError, match="numeric numpy array"):
+        run.log_array("attention", [[1.0]], step=5)
+    run.finish()
+    with RunReader(tmp_path / "r") as reader:
+        (row,) = read_arrays(reader, "attention")
+    assert row.step == 5 and row.meta == {"tokens": ["x", "y", "z"]}
+    np.testing.assert_array_equal(row.array, np.eye(3))
+
 def tracking_warnings(caught) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, TrackingWarning)]
 

@@ -37,6 +37,43 @@ def nav(path: str) -> str:
     return "nav-" + (path.strip("/") or "live")
 
 
+# the Model page
+MODEL_PULSE = "model-pulse"
+MODEL_ASPECT = "model-aspect"
+MODEL_SOURCE = "model-source"
+MODEL_NOTE = "model-note"
+MODEL_CONFIG = "model-config"
+MODEL_TOTALS = "model-totals"
+MODEL_EXPANDED = "model-expanded"
+MODEL_GRAPH = "model-graph"
+MODEL_DETAIL = "model-detail"
+MODEL_TOGGLE = "model-toggle"
+MODEL_EXPAND_ALL = "model-expand-all"
+MODEL_COLLAPSE_ALL = "model-collapse-all"
+MODEL_ZOOM_IN = "model-zoom-in"
+MODEL_ZOOM_OUT = "model-zoom-out"
+MODEL_FIT = "model-fit"
+MODEL_STAT = "model-stat"
+MODEL_STEP = "model-step"
+MODEL_STEP_LABEL = "model-step-label"
+MODEL_FOLLOW = "model-follow"
+MODEL_LEGEND = "model-legend"
+MODEL_HEATMAP_STAT = "model-heatmap-stat"
+MODEL_HEATMAP = "model-heatmap"
+MODEL_HEATMAP_SEEN = "model-heatmap-seen"
+MODEL_ATTN_STEP = "model-attn-step"
+MODEL_ATTN_LABEL = "model-attn-label"
+MODEL_ATTN_GRID = "model-attn-grid"
+MODEL_ATTN_LAYER = "model-attn-layer"
+MODEL_ATTN_HEAD = "model-attn-head"
+MODEL_ATTN_FOCUS = "model-attn-focus"
+MODEL_ATTN_SEEN = "model-attn-seen"
+
+
+def model_field(name: str) -> str:
+    """An input of the Model page's configuration explorer (n_layer, n_head, ...)."""
+    return f"model-field-{name}"
+
 # the export menu (ui/export_menu.py)
 EXPORT_OPEN = "export-open"
 EXPORT_MODAL = "export-modal"

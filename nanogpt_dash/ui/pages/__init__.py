@@ -7,7 +7,8 @@ A page is a module in this package that defines:
     ORDER: int                     its place in the navbar
     METRICS: frozenset[str]        the metric keys it reads from the LiveStore; the server keeps
                                    the union of every page's METRICS in memory, the rest stays in
-                                   the run files
+                                   the run files; a key ending in '*' keeps every key with that
+                                   prefix ('layers/*')
     def layout(**query) -> Component
         The page, built from the URL query (Dash pages passes each query parameter as a string
         keyword). Accept **_ for parameters of other pages. `ui.query.query_runs(query)` reads the
@@ -35,9 +36,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..query import query_runs  # noqa: F401  (part of the page contract)
-from . import analysis, compare, live
+from . import analysis, compare, live, model
 
-PAGES: tuple[ModuleType, ...] = (live, analysis, compare)
+PAGES: tuple[ModuleType, ...] = (live, model, analysis, compare)
 
 
 def metrics_needed() -> frozenset[str]:
