@@ -79,3 +79,9 @@ def test_legends_and_hover_use_human_names_and_the_hover_is_unified():
         ["train loss", "val loss", "grad norm", "tokens/s", "learning rate", "custom/x"]
     assert build_figure(CHARTS[0], [])["layout"]["hovermode"] == "x unified"
     assert "<b>%{y:.6g}</b>" in line_trace("r", "R", "grad_norm", shown([1.0]), 0.0)["hovertemplate"]
+
+
+def test_a_log_axis_keeps_to_a_few_ticks_and_the_toolbar_leaves_the_title_free():
+    fig = build_figure(CHARTS[3], [], log_y=True)
+    assert fig["layout"]["yaxis"]["type"] == "log" and fig["layout"]["yaxis"]["nticks"] == 6
+    assert fig["layout"]["modebar"]["orientation"] == "v"

@@ -11,6 +11,8 @@ import numpy as np
 from ..live import LiveStore
 
 SPEED_WINDOW = 50  # iterations used for the current speed
+ETA_WINDOW_S = 300.0  # the time left comes from the speed over this long, evals and pauses included
+ETA_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,17 @@ def iteration_rate(step: np.ndarray, wall_time: np.ndarray, window: int = SPEED_
     step, wall_time = step[-window:], wall_time[-window:]
     dt = float(wall_time[-1] - wall_time[0])
     return float(step[-1] - step[0]) / dt if dt > 0 else None
+
+
+def steady_rate(step: np.ndarray, wall_time: np.ndarray, window_s: float = ETA_WINDOW_S) -> float | None:
+    """Iterations per second over the last `window_s` seconds, evals included: an ETA from the speed of
+    the last few iterations jumps with every eval (14 to 21 minutes from one second to the next)."""
+    if len(step) < 2:
+        return None
+    first = int(np.searchsorted(wall_time, wall_time[-1] - window_s))
+    first = min(first, len(step) - 2)
+    dt = float(wall_time[-1] - wall_time[first])
+    return float(step[-1] - step[first]) / dt if dt > 0 else None
 
 
 def progress(store: LiveStore, run_id: str, now: float | None = None) -> Progress:
@@ -58,7 +71,9 @@ def progress(store: LiveStore, run_id: str, now: float | None = None) -> Progres
                       for s in meta.segments)
     eta = None
     if status == "running" and rate and step is not None and isinstance(max_iters, int):
-        eta = max(0.0, (max_iters - step) / rate)
+        recent = store.view(run_id, "train/loss", last=ETA_POINTS)
+        eta_rate = steady_rate(recent.step, recent.wall_time) if recent is not None else None
+        eta = max(0.0, (max_iters - step) / (eta_rate or rate))
     return Progress(status, step, train_loss, best_val, rate, tokens_per_sec, elapsed, eta,
                     max_iters if isinstance(max_iters, int) else None)
 

@@ -196,11 +196,14 @@ def build_figure(chart: Chart, traces: Sequence[dict], x_mode: str = "step", log
             "margin": MARGIN,
             "xaxis": {"title": {"text": X_MODES.get(x_mode, x_mode), "standoff": 4, "font": {"size": 12}},
                       "type": "date" if x_mode == "wall" else "linear", **AXIS},
-            "yaxis": {"type": "log" if log_y else "linear", "exponentformat": "e", **AXIS,
+            # a log axis over a narrow range labels every minor tick: keep to a handful
+            "yaxis": {"type": "log" if log_y else "linear", "exponentformat": "e", **AXIS, **({"nticks": 6} if log_y else {}),
                       **({"tickformat": chart.tickformat} if chart.tickformat else {})},
             "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
             "legend": {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}},
             "hovermode": "x unified",
+            # down the right edge, so that on a phone the toolbar does not cover a long title
+            "modebar": {"orientation": "v"},
             "uirevision": chart.name,  # keep the user's zoom across updates
             **LOOK,
         },
