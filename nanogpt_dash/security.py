@@ -68,7 +68,7 @@ def callback_request_problem(body: object, callbacks: Callable[[], Mapping[str, 
                 if not all(_dependency_ok(i) for i in item):
                     return f"malformed '{name}' entry"
             elif not _dependency_ok(item) or item["property"] != dependency.get("property") \
-                    or item["id"] != dependency.get("id"):
+                    or not _same_id(item["id"], dependency.get("id")):
                 return f"'{name}' does not match the callback"
     if not _plain_json(body.get("inputs", [])) or not _plain_json(body.get("state", [])):
         return "values must be plain JSON (integers within 64 bits, at most 32 levels deep)"
@@ -86,9 +86,22 @@ def callback_request_problem(body: object, callbacks: Callable[[], Mapping[str, 
 
 
 def _output_matches(sent: object, declared: object) -> bool:
-    """An output of the request is the declared one (property names may carry Dash's '@hash' suffix)."""
-    return (_dependency_ok(sent) and sent["id"] == getattr(declared, "component_id", None)
-            and sent["property"].split("@")[0] == getattr(declared, "component_property", None))
+    """An output of the request is the declared one (property names may carry Dash's '@hash' suffix;
+    a pattern-matching output comes as a list of the components it matched)."""
+    prop = getattr(declared, "component_property", None)
+    if isinstance(sent, list):
+        return _same_id({}, getattr(declared, "component_id", None)) and all(
+            _dependency_ok(s) and s["property"].split("@")[0] == prop for s in sent)
+    return (_dependency_ok(sent) and _same_id(sent["id"], getattr(declared, "component_id", None))
+            and sent["property"].split("@")[0] == prop)
+
+
+def _same_id(sent: object, declared: object) -> bool:
+    """A concrete id sent for a declared one: equal, or any dict id for a dict (pattern-matching) id,
+    whose wildcards (ALL, MATCH) the renderer resolves to concrete values."""
+    if isinstance(declared, dict) or (isinstance(declared, str) and declared.startswith("{")):
+        return isinstance(sent, dict)
+    return sent == declared
 
 
 def _plain_json(value: object, depth: int = 0) -> bool:

@@ -64,7 +64,8 @@ def served(tmp_path_factory):
     httpx.get(base + "/")  # the first request registers the pages' router callback
     specs = []
     for cb in httpx.get(base + "/_dash-dependencies").json():
-        if cb.get("clientside_function") or "{" in cb["output"]:  # pattern-matching ids: not built here
+        patterns = "{" in cb["output"] or any("{" in str(d["id"]) for d in cb["inputs"] + cb["state"])
+        if cb.get("clientside_function") or patterns:  # pattern-matching ids: not built here
             continue
         out = cb["output"]
         outputs = [o for o in out.strip(".").split("...")] if out.startswith("..") else out
