@@ -44,8 +44,9 @@ from nanogpt_dash.tracking import Run, TrackingWarning  # noqa: E402
 KEYS = ("train/loss", "lr", "grad_norm", "tokens_per_sec")
 
 CHILD = """
-import sys, time, nanogpt_dash
-run = nanogpt_dash.init(sys.argv[1])
+import sys, time
+from nanogpt_dash import Run
+run = Run(sys.argv[1], system_metrics=False)  # every key is logged every step: holes are real
 paced = sys.argv[2] == "paced"
 run.log({"train/loss": 1.0, "lr": 0.1, "grad_norm": 0.5, "tokens_per_sec": 1e4}, step=0)
 run.flush()
@@ -186,7 +187,7 @@ def full_trial(workdir: Path, rng: random.Random, max_pending: int | None = None
     with small_disk(workdir, "8m" if tight else "64m", try_mount) as (disk, how), injected_full_disk() as injected, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            run = Run(disk / "full")
+            run = Run(disk / "full", system_metrics=False)  # rows logged here are the trial's alone
             step = 0
 
             def log_steps(n: int, pace: float = 0.0) -> None:
@@ -233,7 +234,7 @@ def rmdir_trial(workdir: Path, rng: random.Random) -> Outcome:
     logged_after = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = Run(run_dir)
+        run = Run(run_dir, system_metrics=False)
         step = 0
         removed_at = rng.randint(500, 5_000)
         for step in range(removed_at):

@@ -69,7 +69,9 @@ class Run:
         model_args: Mapping[str, Any] | None = None,
         resume_step: int | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
+        system_metrics: bool = True,
     ) -> None:
+        """`system_metrics`: also log CPU %, RSS and GPU memory every few seconds (nanogpt_dash.system)."""
         self.out_dir = Path(out_dir)
         self.run_id = self.out_dir.resolve().name
         self.name = name
@@ -102,7 +104,7 @@ class Run:
         self._stop_deadline = math.inf
         self._idle = threading.Event()
         self._final_status = "finished"
-        self._system = SystemSampler()
+        self._system = SystemSampler() if system_metrics else None
         self._thread = threading.Thread(target=self._write_loop, name="nanogpt_dash-writer", daemon=True)
         self._thread.start()
         _exit_watch.register(self)
@@ -228,7 +230,8 @@ class Run:
         """Convert queued logs, then commit pending rows in bounded batches. True if anything was committed."""
         self._open_early()
         self._collect(time.monotonic() + COLLECT_BUDGET_S)
-        self._pending_scalars.extend(self._system.rows(self._pending_scalars))
+        if self._system is not None:
+            self._pending_scalars.extend(self._system.rows(self._pending_scalars))
         self._trim_pending()
         if time.monotonic() < self._retry_at:
             return False
