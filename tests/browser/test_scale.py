@@ -58,7 +58,7 @@ def test_a_million_points_load_downsampled_with_the_spike_and_zoom_to_full_resol
     assert view.trace()["x"] == list(range(500_000, 502_001)), "every point of the visible range"
 
     view.relayout("loss", {"xaxis.autorange": True})
-    view.wait_until(lambda: len(view.trace()["x"]) <= 4001 and view.trace()["x"][0] == 0, timeout=30,
+    view.wait_until(lambda: len(view.trace()["x"]) <= 4001 and view.trace()["x"][0] == 0, timeout=60,
                     what="the overview after a double-click")
     assert view.errors == []
 
