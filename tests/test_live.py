@@ -510,3 +510,29 @@ def test_a_chart_without_points_says_it_is_waiting_and_is_rebuilt_by_the_first_p
     store.poll()
     figures, extends, _ = chart_updates(store, ["new"], cursor, view)
     assert figures[0] is not no_update and "annotations" not in figures[0]["layout"], "rebuilt without the note"
+
+
+def test_a_burst_of_points_redraws_the_chart_instead_of_sending_every_point(runs_dir):
+    from nanogpt_dash.ui.live_charts import view_state
+
+    run = Run(runs_dir / "burst")
+    for step in range(100):
+        run.log({"train/loss": 1.0 / (1 + step)}, step=step)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    view = view_state("step", 0.0, [], 800)  # a budget of 1,600 points: a burst is more than 400 at once
+    _, _, cursor = chart_updates(store, ["burst"], None, view)
+    for step in range(100, 105):
+        run.log({"train/loss": 0.01}, step=step)
+    run.flush()
+    store.poll()
+    figures, extends, cursor = chart_updates(store, ["burst"], cursor, view)
+    assert figures[0] is no_update and len(extends[0][0]["x"][0]) == 5, "a few new points are extended"
+    for step in range(105, 20_105):  # e.g. a run that finished loading, or a tab that slept
+        run.log({"train/loss": 0.01}, step=step)
+    run.finish()
+    store.poll()
+    figures, extends, _ = chart_updates(store, ["burst"], cursor, view)
+    assert figures[0] is not no_update and extends[0] is no_update, "drawn anew, downsampled"
+    assert len(figures[0]["data"][0]["x"]) <= 4001

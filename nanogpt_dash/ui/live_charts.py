@@ -16,7 +16,7 @@ import numpy as np
 from dash import no_update
 
 from ..live import LiveStore
-from ..views import (DOWNSAMPLE_ABOVE, X_MODES, EmaState, budget_for_width, chart_y, ema, from_axis, nonfinite_points, prepare,
+from ..views import (DOWNSAMPLE_ABOVE, SHORT_TAIL, X_MODES, EmaState, budget_for_width, chart_y, ema, from_axis, nonfinite_points, prepare,
                      relative_unit, x_values)
 from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                       hover_data, line_trace, smooth_trace, superseded_trace)
@@ -231,6 +231,10 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
             continue
         if state.get("empty"):
             return None  # the first points replace the "waiting" note
+        if len(v.step) > max(view["budget"] // 4, SHORT_TAIL):
+            # a burst (a run that finished loading, a tab that was asleep): draw it anew, downsampled,
+            # rather than send the browser every point of it
+            return None
         _, start, tokens = run_context(store, run_id)
         x = x_values(view["x"], v.step, v.wall_time, tokens, start, state.get("unit", "h"))
         custom = hover_data(v.step, v.wall_time)

@@ -31,7 +31,7 @@ NAME = "Live"
 ORDER = 0
 KPI_PERIOD_S = 0.5
 MAX_RUNS = 20  # runs drawn at once on one page
-RESEND = 6  # pushes of points that each push repeats
+RESEND = 3  # pushes of points that each push repeats
 
 # the metrics this page draws or summarises
 METRICS = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
