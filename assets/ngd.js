@@ -42,7 +42,7 @@
             const view = {page: "/", runs: runs || [], x: x, smooth: smooth, options: options || [], zoom: zoom || {},
                           width: width || null, resync: resync || null, focus: focus || null};
             const query = ngd.liveQuery(runs, x, smooth, options, zoom);
-            if (focus && (runs || []).length > 1 && focus !== runs[0]) { query.focus = focus; }
+            if (focus && focus !== "(first)" && (runs || []).length > 1 && focus !== runs[0]) { query.focus = focus; }  // FIRST in pages/live.py
             return [view, query];
         },
 

@@ -17,8 +17,12 @@
     // set_props of a component that the current page does not have would only log an error
     function setProps(id, props) {
         const api = window.dash_clientside, layout = window.dash_component_api;
-        if (!api || !api.set_props || !layout || !layout.getLayout(id)) { return false; }
-        try { api.set_props(id, props); return true; } catch (e) { return false; }
+        try {
+            // getLayout throws until Dash has the layout
+            if (!api || !api.set_props || !layout || !layout.getLayout(id)) { return false; }
+            api.set_props(id, props);
+            return true;
+        } catch (e) { return false; }
     }
 
     function badge(now) {

@@ -32,6 +32,7 @@ ORDER = 0
 KPI_PERIOD_S = 0.5
 MAX_RUNS = 20  # runs drawn at once on one page
 RESEND = 3  # pushes of points that each push repeats
+FIRST = "(first)"  # the focus select's value for "the first selected run"
 
 # the metrics this page draws or summarises
 METRICS = frozenset(key for chart in CHARTS for key in chart.keys) | {"train/loss", "val/loss", "tokens_per_sec"}
@@ -172,13 +173,19 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
                                         + [missing_option(run_id) for run_id in missing]))
     if only_if_changed(cursor, "options", options) is not no_update:
         props[ids.RUN_SELECT] = {"options": options}
-    if not selected and run_ids and not wanted:
+    # the newest run when the page was opened without any (not while the page's view is still
+    # unknown: the shell may announce the page before the page announces its runs)
+    if not selected and run_ids and view.get("runs") == []:
         selected = [newest_run(store, run_ids)]
         props.setdefault(ids.RUN_SELECT, {})["value"] = selected
-    focus = view.get("focus") if view.get("focus") in selected else (selected[0] if selected else None)
-    focus_options = [{"label": run_name(store, r), "value": r} for r in selected]
-    if only_if_changed(cursor, "focus", [focus_options, focus]) is not no_update:
-        props[ids.FOCUS] = {"options": focus_options, "value": focus}
+    chosen = view.get("focus") if view.get("focus") in selected else None
+    focus = chosen or (selected[0] if selected else None)
+    # the first run is the default, not a choice: its option has the value FIRST, so that a run that
+    # appears in the selection later does not find the focus pinned to another one
+    focus_options = [{"label": run_name(store, r), "value": r if i else FIRST} for i, r in enumerate(selected)]
+    if only_if_changed(cursor, "focus", [focus_options, chosen]) is not no_update:
+        props[ids.FOCUS] = {"options": focus_options,
+                            "value": chosen if chosen and chosen != (selected or [None])[0] else FIRST}
         props[ids.FOCUS_ROW] = {"hidden": len(selected) < 2}
     state = view_state(view.get("x"), view.get("smooth"), view.get("options"), view.get("width"))
     zooms = view.get("zoom") if isinstance(view.get("zoom"), dict) else {}
