@@ -73,7 +73,17 @@ def print_dashboard_still_running(runs_dir: str | Path, run_id: str | None = Non
     if found is None:
         return
     where = f"at {found.url(run_id)} " if found.port is not None else ""
-    print(f"dashboard still running {where}(pid {found.pid}); stop it with: {stop_command(runs_dir)}")
+    say(f"dashboard still running {where}(pid {found.pid}); stop it with: {stop_command(runs_dir)}")
+
+
+_say_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line on stdout: the announcer thread and the training thread may print at the same moment."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _wait_in_background(process: subprocess.Popen | None, runs_dir: Path, run_id: str | None, host: str, port: int,
@@ -90,7 +100,7 @@ def _announce_when_ready(process: subprocess.Popen | None, runs_dir: Path, run_i
     while time.monotonic() < deadline:
         found = find_dashboard(runs_dir, host, port)
         if found is not None and found.ready:
-            print(f"nanogpt_dash: dashboard ready at {found.url(run_id)}", flush=True)
+            say(f"nanogpt_dash: dashboard ready at {found.url(run_id)}")
             return
         # ours may have exited because another training's server took the folder first: wait for that one
         if found is None and (process is None or process.poll() is not None):
