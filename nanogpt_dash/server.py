@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import flask_bootstrap
@@ -82,9 +83,6 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
     _warm_up_json()
     app = build_app(store, stylesheets=[f"{BOOTSTRAP_ROUTE}/css/bootstrap.min.css"],
                     inactivity_timeout_ms=int(idle_timeout_s * 1000))
-    # Dash finds assets/*.js on the first request that runs its setup hooks, which a first visit
-    # to a page other than / does not: that page would come without its scripts. Set up now.
-    app._setup_server()
 
     started = time.time()
     stats = {"ws_open": 0, "ws_messages": 0, "ws_sent": 0}
@@ -109,6 +107,14 @@ def create_app(runs_dir: str | Path, store: LiveStore | None = None,
     server.add_middleware(RefuseMalformedCallbacks, callbacks=lambda: app.callback_map)
     server.add_middleware(RefuseForeignOrigin)
     server.add_middleware(Guard, stats=stats)
+    # Dash sets itself up (assets/*.js, the pages router and its clientside callback) in hooks that
+    # only some routes run, not a first visit to a page other than /: that page came without its
+    # scripts or with a callback it had no code for. One request through the app sets it up now.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's note on which httpx it prefers
+        from starlette.testclient import TestClient
+
+    TestClient(app.server, base_url="http://127.0.0.1").get("/_dash-layout")
     return app, store
 
 
