@@ -25,6 +25,7 @@ from . import ids
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.5
+REFRESH_EVERY = 4  # heartbeats between rounds that nothing woke
 MAX_RATE_HZ = 10
 HIDDEN = "hidden"
 
@@ -35,6 +36,7 @@ class Push:
 
     props: dict[str, dict] = field(default_factory=dict)
     cursor: dict | None = None
+    again_in: float | None = None  # seconds after which to push again though nothing woke the tab
 
 
 class PushFunction(Protocol):
@@ -143,6 +145,8 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
     sub = channel.open(tab, client, cursor)
     loop = asyncio.get_running_loop()
     last_sent = 0.0
+    rounds = 0
+    push: Push | None = None
     scratch: dict = {}
     failed = False
     try:
@@ -174,6 +178,11 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
             if sub.client.visible:
                 # the server's clock: a new text every time, and benchmarks read when a push left
                 send(ids.PULSE, {"children": f"{time.time():.3f}"})
-            woken = await sub.wait(HEARTBEAT_S)
+            # something held back (key numbers refresh at most twice a second) is sent when due; and
+            # every few heartbeats a round runs anyway, for what changes with time alone (elapsed, stalled)
+            again = push.again_in if woken and push is not None and push.again_in else None
+            rounds = 0 if woken else rounds + 1
+            woken = await sub.wait(min(HEARTBEAT_S, again) if again else HEARTBEAT_S) or again is not None \
+                or rounds >= REFRESH_EVERY
     finally:
         channel.close(sub)

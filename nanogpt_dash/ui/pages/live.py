@@ -212,7 +212,8 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
                              (ids.CONFIG, only_if_changed(cursor, "config", configuration(store, focus)))):
         if value is not no_update:
             props[component] = {"children": value}
-    return Push(props=props, cursor=cursor)
+    held = cursor.pop("kpis_held", False)
+    return Push(props=props, cursor=cursor, again_in=KPI_PERIOD_S if held else None)
 
 
 def only_if_changed(cursor: dict, name: str, component) -> object:
@@ -282,7 +283,9 @@ def key_numbers(store: LiveStore, run_id: str | None, cursor: dict):
     """
     now = time.time()
     if now - cursor.get("kpis_at", 0.0) < KPI_PERIOD_S:
+        cursor["kpis_held"] = True  # push() asks to be run again when they are due
         return no_update
+    cursor.pop("kpis_held", None)
     cards = kpi_cards(store, run_id) if run_id else html.Div("Select a run to see its numbers.", className="text-muted")
     cards = only_if_changed(cursor, "kpis", cards)
     if cards is not no_update:
