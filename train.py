@@ -242,12 +242,13 @@ raw_model = model.module if ddp else model
 # -----------------------------------------------------------------------------
 # dashboard: one tracking run per run directory (only the master process logs)
 run = None
+dashboard_starting = None  # the thread that announces a dashboard this training started, once it is up
 if dashboard and master_process:
     run = nanogpt_dash.init(out_dir, name=run_name or wandb_run_name or None, config=config, model_args=model_args,
                             resume_step=iter_num if init_from == 'resume' else None)
     if dashboard_autostart:
         from nanogpt_dash.launch import ensure_dashboard
-        ensure_dashboard(Path(out_dir).parent, run.run_id, port=dashboard_port)
+        dashboard_starting = ensure_dashboard(Path(out_dir).parent, run.run_id, port=dashboard_port)
 
 
 # layer dynamics: what each block and weight matrix does as training goes on (master process only;
@@ -425,6 +426,7 @@ while True:
 if run is not None:
     run.finish()
     from nanogpt_dash.launch import print_dashboard_still_running
-    print_dashboard_still_running(Path(out_dir).parent, run.run_id, port=dashboard_port)
+    print_dashboard_still_running(Path(out_dir).parent, run.run_id, port=dashboard_port,
+                                  starting=dashboard_starting)
 if ddp:
     destroy_process_group()

@@ -63,8 +63,14 @@ def _ensure(runs_dir: Path, run_id: str | None, port: int, host: str) -> threadi
 
 
 def print_dashboard_still_running(runs_dir: str | Path, run_id: str | None = None, port: int = 8050,
-                                  host: str = "127.0.0.1") -> None:
-    """At the end of training: say where runs_dir's dashboard is and how to stop it (nothing if none runs)."""
+                                  host: str = "127.0.0.1", starting: threading.Thread | None = None) -> None:
+    """At the end of training: say where runs_dir's dashboard is and how to stop it (nothing if none runs).
+
+    `starting` is what `ensure_dashboard` returned: a short training may end before the server it started
+    is up, and the user should still learn where it listens, so wait for it (it gives up by itself).
+    """
+    if starting is not None:
+        starting.join(STARTUP_TIMEOUT_S)
     try:
         found = find_dashboard(runs_dir, host, port)
     except Exception as e:  # training has finished; a failed look-up must not end it with a traceback
