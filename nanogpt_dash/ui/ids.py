@@ -116,6 +116,7 @@ ANA_CONVERGENCE = "analysis-convergence"
 ANA_ANOMALIES = "analysis-anomalies"
 ANA_ANOMALY = "analysis-anomaly"  # dict id {"type": ANA_ANOMALY, "index": step} per listed event
 ANA_FOCUS = "analysis-focus"
+ANA_LISTED = "analysis-listed"  # what the anomaly list shows (run, events, focus): unchanged lists are not resent
 ANA_SUMMARY = "analysis-summary"
 ANA_TARGET = "analysis-target"
 ANA_TIME_TO = "analysis-time-to"

@@ -40,18 +40,29 @@ def test_clicking_an_anomaly_zooms_the_charts_to_its_step_and_puts_it_in_the_url
     register_assets(port)
     rng = np.random.default_rng(0)
     run = Run(runs_dir / "spiky", config={"max_iters": 2000})
-    for step in range(1200):
-        loss = 1.5 + 2.0 * (1 + step / 100) ** -0.5 + rng.normal(0, 0.02)
-        run.log({"train/loss": loss + (1.0 if step == 700 else 0.0)}, step=step)
-    run.log({"val/loss": math.nan}, step=1100)
-    run.finish()
+
+    def train(steps, spike):
+        for step in steps:
+            loss = 1.5 + 2.0 * (1 + step / 100) ** -0.5 + rng.normal(0, 0.02)
+            run.log({"train/loss": loss + (1.0 if step == spike else 0.0)}, step=step)
+        run.flush()
+
+    train(range(1200), spike=700)
     view = open_page()
     view.page.goto(f"http://127.0.0.1:{port}/analysis?runs=spiky")
     item = view.page.locator(".ngd-anomaly", has_text="step 700")
     item.wait_for(timeout=30_000)
-    assert "spike" in item.inner_text() and view.page.locator(".ngd-anomaly", has_text="step 1100").count() == 1
+    assert "spike" in item.inner_text()
+    # the run goes on: the list is rendered anew with the new events, and that is no click
+    train(range(1200, 1400), spike=1300)
+    run.log({"val/loss": math.nan}, step=1350)
+    run.flush()
+    view.page.locator(".ngd-anomaly", has_text="step 1350").wait_for(timeout=30_000)
+    assert view.page.locator(".ngd-anomaly", has_text="step 1300").count() == 1
+    assert "step=" not in view.page.url and view.page.locator(".ngd-anomaly.active").count() == 0
     item.click()
     view.wait_until(lambda: "step=700" in view.page.url, what="the step in the URL")
+    run.finish()
 
     def x_range():
         return view.page.evaluate("() => document.querySelector('#chart-analysis-loss .js-plotly-plot').layout.xaxis.range")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import dash_bootstrap_components as dbc
@@ -42,6 +43,7 @@ METRICS = frozenset(SUMMARISED) | {"sys/gpu_mem_peak_mb"}
 SMOOTHING = 0.9
 CHART_BUDGET = 2000
 MIN_FORECAST_EVALS = 2
+LISTED = 200  # newest anomalies listed
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
 GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False}
 
@@ -293,7 +295,7 @@ def anomaly_items(analysis: RunAnalysis, focus: int | None) -> list:
     if not analysis.events:
         return [html.Div("no anomalies found", className="text-muted small")]
     out = []
-    for e in reversed(analysis.events[-200:]):
+    for e in reversed(analysis.events[-LISTED:]):
         out.append(dbc.ListGroupItem([
             dbc.Badge(e.severity, color=SEVERITY_COLORS[e.severity], className="me-2"),
             html.Span(f"step {e.step}", className="fw-semibold me-2"),
@@ -382,6 +384,7 @@ def layout(**query) -> html.Div:
     ], className="g-2 mb-2")
     return html.Div([
         dcc.Store(id=ids.ANA_FOCUS, data=focus),
+        dcc.Store(id=ids.ANA_LISTED),
         dbc.Container([
             controls,
             html.Div(id=ids.ANA_TIME_TO, className="small text-muted mb-2"),
@@ -426,13 +429,19 @@ def register(app: Dash, store: LiveStore) -> None:
 
     @app.callback(
         Output(ids.ANA_LOSS, "figure"), Output(ids.ANA_SYSTEM, "figure"), Output(ids.ANA_ANOMALIES, "children"),
+        Output(ids.ANA_LISTED, "data"),
         Input(ids.DATA, "data"), Input(ids.ANA_RUN, "value"), Input(ids.ANA_FOCUS, "data"),
+        State(ids.ANA_LISTED, "data"),
     )
-    def charts(_data, run_id, focus):
+    def charts(_data, run_id, focus, listed):
         analysis = analyses.get(run_id) if run_id else None
         if analysis is None:
-            return no_update, no_update, no_update
-        return loss_figure(analysis, focus), system_figure(analysis, focus), anomaly_items(analysis, focus)
+            return no_update, no_update, no_update, no_update
+        # a list replaced while the user clicks it loses the click: resend it only when it changed
+        shows = [run_id, focus, zlib.crc32(repr([(e.step, e.kind, e.message) for e in analysis.events[-LISTED:]]).encode())]
+        items = anomaly_items(analysis, focus) if shows != listed else no_update
+        return (loss_figure(analysis, focus), system_figure(analysis, focus), items,
+                shows if shows != listed else no_update)
 
     @app.callback(Output(ids.ANA_FOCUS, "data"), Input({"type": ids.ANA_ANOMALY, "index": ALL}, "n_clicks"),
                   prevent_initial_call=True)
