@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -13,6 +14,7 @@ from .errors import NanogptDashError
 from .runs import format_loss, list_runs, model_args_for, resolve_run
 
 DEFAULT_RUNS = Path("runs")
+DEFAULT_NICE = 10  # the server's priority below training's (Unix nice increment)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +129,9 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="close the WebSocket of a tab hidden this long; it reconnects when shown (default 600)")
+    parser.add_argument("--nice", type=int, default=DEFAULT_NICE, metavar="N",
+                        help="lower the server's CPU priority by N so that training on the same cores keeps its "
+                             f"speed (default {DEFAULT_NICE}; 0 keeps the priority it started with)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve https/wss")
     parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
 
@@ -261,9 +266,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def _lower_priority(increment: int) -> None:
+    """Training and the dashboard often share a laptop's cores: the dashboard yields (it needs little CPU)."""
+    if increment < 0:
+        raise NanogptDashError(f"--nice {increment}: the server can only lower its priority; use 0 to keep it")
+    if increment and hasattr(os, "nice"):
+        try:
+            os.nice(increment)
+        except OSError as e:
+            print(f"nanogpt_dash: could not lower the server's priority ({e.strerror}); serving at normal priority",
+                  file=sys.stderr)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .lockfile import claim
 
+    _lower_priority(args.nice)
     # claimed before Dash's slow import, so that a training starting meanwhile finds this server
     lock = claim(args.runs, args.host, args.port, "https" if args.certfile else "http")
     from .server import serve  # imports Dash: keep `runs` and `export` fast

@@ -4,8 +4,11 @@ import csv
 import io
 import json
 import math
+import os
 
+import psutil
 import pytest
+from helpers import free_port, start_server, stop_process
 
 from nanogpt_dash.__main__ import main
 from nanogpt_dash.tracking import Run
@@ -64,11 +67,13 @@ def test_serve_flags_work_without_the_serve_word(monkeypatch, tmp_path):
     import nanogpt_dash.server as server
 
     monkeypatch.chdir(tmp_path)  # `serve` claims ./runs (a lock file) before it calls server.serve
-    seen = {}
+    seen, niced = {}, []
     monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs) or 0)
+    monkeypatch.setattr(os, "nice", niced.append)  # not this test process
     assert main(["--runs", str(tmp_path), "--port", "8051", "--host", "127.0.0.1"]) == 0
     assert seen["runs_dir"] == tmp_path and seen["port"] == 8051 and seen["host"] == "127.0.0.1"
-    assert main(["serve", "--port", "8052"]) == 0 and seen["port"] == 8052
+    assert main(["serve", "--port", "8052", "--nice", "3"]) == 0 and seen["port"] == 8052
+    assert niced == [10, 3]
 
 
 def test_a_renamed_run_folder_is_listed_and_exported_by_its_folder_name(resumed_run, capsys):
@@ -115,3 +120,16 @@ def test_status_and_stop_find_the_folders_server_and_stop_it(server, runs_dir, c
     assert capsys.readouterr().out.startswith(f"no dashboard is running for {runs_dir}/; start one with: python -m nanogpt_dash --runs ")
     assert main(["stop", "--runs", str(runs_dir)]) == 0
     assert capsys.readouterr().out == f"no dashboard is running for {runs_dir}/\n"
+
+
+def test_the_server_yields_the_cpu_to_training_unless_told_not_to(server, runs_dir, tmp_path, capsys):
+    _, proc = server
+    assert psutil.Process(proc.pid).nice() == os.nice(0) + 10
+    other_runs = tmp_path / "other"
+    kept = start_server(other_runs, free_port(), "--nice=0")
+    try:
+        assert psutil.Process(kept.pid).nice() == os.nice(0)
+    finally:
+        stop_process(kept)
+    assert main(["--runs", str(other_runs), "--nice=-5"]) == 2
+    assert "--nice -5: the server can only lower its priority; use 0 to keep it" in capsys.readouterr().err
