@@ -212,8 +212,11 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
                              (ids.CONFIG, only_if_changed(cursor, "config", configuration(store, focus)))):
         if value is not no_update:
             props[component] = {"children": value}
+    # held key numbers ride on the next push that new data brings once they are due; a round of
+    # their own (which, like any push, makes the next one wait for the rate) only when none came
     held = cursor.pop("kpis_held", False)
-    return Push(props=props, cursor=cursor, again_in=KPI_PERIOD_S if held else None)
+    again_in = max(0.0, cursor.get("kpis_at", 0.0) + 2 * KPI_PERIOD_S - time.time()) if held else None
+    return Push(props=props, cursor=cursor, again_in=again_in)
 
 
 def only_if_changed(cursor: dict, name: str, component) -> object:
