@@ -4,12 +4,16 @@ viewer, and on with one and three viewers at the default rate, side by side.
 Each configuration runs the real `train.py` (its default CPU configuration) for `--iters`
 iterations with `--log_interval=1`, and the time of every iteration is read from its stdout
 (`iter N: loss X, time Yms`). The first `--skip` iterations and every eval iteration are left
-out; configurations take turns for `--rounds` rounds so that a drift of the machine falls on
-all of them. "on" means train.py logs every iteration to its metrics database and a real
-dashboard server tails it; viewers are headless Chromium tabs (separate browser contexts) on the
-run's page, on the same machine, sharing its cores with training as on a laptop.
+out: the question is what watching costs while training runs, so the viewers' pages are open and
+loaded before training starts, and the first seconds (the run appearing and its charts being drawn
+for the first time, a cost paid once) fall in the skipped part. Configurations take turns for
+`--rounds` rounds so that a drift of the machine falls on all of them. "on" means train.py logs
+every iteration to its metrics database and a real dashboard server (started as users start it,
+so at its default priority) tails it; viewers are headless Chromium tabs (separate browser
+contexts) on the run's page, on the same machine, sharing its cores with training as on a laptop.
+The CPU time of the server and of the browser during each configuration is printed beside it.
 
-    python bench/training_overhead.py [--iters 120] [--rounds 2] [--skip 10]
+    python bench/training_overhead.py [--iters 200] [--rounds 2] [--skip 40] [--server-args "--nice=0"]
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -29,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from chromium import CHROMIUM_ARGS, table  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
+from nanogpt_dash.ui import ids  # noqa: E402
 
 ITER = re.compile(r"^iter (\d+): loss [-+0-9.naif]+, time ([0-9.]+)ms")
 CONFIGS = (("dashboard off", False, 0), ("on, no viewer", True, 0), ("on, 1 viewer", True, 1), ("on, 3 viewers", True, 3))
@@ -43,21 +50,39 @@ def train(runs_dir: Path, name: str, iters: int, dashboard: bool, port: int, eva
     return [(int(m.group(1)), float(m.group(2))) for m in map(ITER.match, out.splitlines()) if m]
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def browser_processes() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=120)
+    parser.add_argument("--iters", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--skip", type=int, default=10)
+    parser.add_argument("--skip", type=int, default=40)
     parser.add_argument("--eval-interval", type=int, default=250)
+    parser.add_argument("--server-args", default="", help="extra flags for the dashboard server, e.g. --nice=0")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     times: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
+    cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in CONFIGS}  # (wall, server, browser) s
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         runs_dir = Path(tmp) / "runs"
         runs_dir.mkdir()
         port = free_port()
-        server = start_server(runs_dir, port)
+        server = start_server(runs_dir, port, *args.server_args.split())
+        server_proc = psutil.Process(server.pid)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             for r in range(args.rounds):
@@ -65,8 +90,14 @@ def main() -> None:
                     run_name = f"r{r}-{name.replace(' ', '').replace(',', '-')}"
                     contexts = [browser.new_context(viewport={"width": 1440, "height": 900}) for _ in range(viewers)]
                     for context in contexts:  # the page waits for the run to appear, then follows it live
-                        context.new_page().goto(f"http://127.0.0.1:{port}/?run={run_name}")
+                        page = context.new_page()
+                        page.goto(f"http://127.0.0.1:{port}/?run={run_name}")
+                        page.wait_for_selector(f"#{ids.PULSE}:not(:empty)", state="attached", timeout=60_000)
+                    time.sleep(2.0 if viewers else 0.0)  # loaded and settled: watching starts with training
+                    before = (time.monotonic(), cpu_seconds([server_proc]), cpu_seconds(browser_processes()))
                     steps = train(runs_dir, run_name, args.iters, dashboard, port, args.eval_interval)
+                    after = (time.monotonic(), cpu_seconds([server_proc]), cpu_seconds(browser_processes()))
+                    cpu[name].append(tuple(a - b for a, b in zip(after, before)))
                     for context in contexts:
                         context.close()
                     times[name] += [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
@@ -79,11 +110,15 @@ def main() -> None:
     rows = []
     for name, _, _ in CONFIGS:
         t = np.asarray(times[name])
+        wall, server_s, browser_s = np.sum(cpu[name], axis=0)
         rows.append([name, f"{len(t)}", f"{np.median(t):.1f}", f"{t.mean():.1f}", f"{np.percentile(t, 90):.1f}",
-                     f"{100 * (np.median(t) / base - 1):+.1f} %"])
+                     f"{100 * (np.median(t) / base - 1):+.1f} %", f"{100 * server_s / wall:.1f} %",
+                     f"{100 * browser_s / wall:.1f} %"])
+    server_note = f" (server flags: {args.server_args})" if args.server_args else ""
     print(f"\ntrain.py, default CPU configuration: ms per iteration ({args.rounds} rounds x {args.iters} iterations, "
-          f"first {args.skip} and eval iterations left out)\n")
-    print(table(["configuration", "iterations", "median ms", "mean ms", "p90 ms", "median vs off"], rows))
+          f"first {args.skip} and eval iterations left out){server_note}\n")
+    print(table(["configuration", "iterations", "median ms", "mean ms", "p90 ms", "median vs off",
+                 "server CPU (of a core)", "browser CPU (of a core)"], rows))
     print("\ngoal: <= 2 % slower with no viewer, <= 5 % with one viewer (2 cores shared by training, server and browsers).")
 
 
