@@ -14,7 +14,10 @@ than the tab's rate. A heartbeat every HEARTBEAT_S tells an idle tab that the se
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import logging
+import pickle
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from . import ids
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.5
 REFRESH_EVERY = 4  # heartbeats between rounds that nothing woke
+SHARED_FOR_S = 0.2  # how long one tab's push may serve another tab in the same place (time-based numbers age)
 MAX_RATE_HZ = 10
 HIDDEN = "hidden"
 
@@ -87,6 +91,52 @@ class Subscription:
         return bool(run_ids)
 
 
+class SharedRounds:
+    """One computation for the tabs that need the same push.
+
+    Ten people watching one run are woken by the same new rows, with the same view, cursor and
+    scratch: the first to ask computes the push (in a worker thread), the others wait for it and
+    get a copy. The key holds everything a push function reads besides the store, and the
+    Channel's count of store changes; a result serves for SHARED_FOR_S at most, since some numbers
+    (elapsed time, a stalled status) change with time alone. Runs on the event loop only.
+    """
+
+    def __init__(self) -> None:
+        self._rounds: dict[bytes, tuple[float, asyncio.Future]] = {}
+
+    async def compute(self, push: PushFunction, store: LiveStore, view: dict, cursor: dict | None, scratch: dict,
+                      changes: int) -> Push:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._rounds = {k: r for k, r in self._rounds.items() if now - r[0] < SHARED_FOR_S}
+        try:
+            key = hashlib.blake2b(pickle.dumps((id(push), changes, view, cursor, scratch),
+                                               protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+        except Exception:  # something unpicklable in a page's scratch: compute alone
+            return await asyncio.to_thread(push, store, view, cursor, scratch)
+        shared = self._rounds.get(key)
+        if shared is None:
+            future = loop.create_future()
+            self._rounds[key] = (now, future)
+            try:
+                result = await asyncio.to_thread(push, store, view, cursor, scratch)
+            except BaseException:
+                self._rounds.pop(key, None)
+                future.cancel()  # the others compute for themselves
+                raise
+            future.set_result((result, copy.deepcopy(scratch)))
+            return Push(props=result.props, cursor=copy.deepcopy(result.cursor), again_in=result.again_in)
+        try:
+            result, scratch_after = await asyncio.shield(shared[1])
+        except asyncio.CancelledError:
+            if shared[1].cancelled():
+                return await asyncio.to_thread(push, store, view, cursor, scratch)
+            raise
+        scratch.clear()
+        scratch.update(copy.deepcopy(scratch_after))
+        return Push(props=result.props, cursor=copy.deepcopy(result.cursor), again_in=result.again_in)
+
+
 class Channel:
     """The subscriptions of every open tab, woken by the LiveStore when runs change."""
 
@@ -94,6 +144,8 @@ class Channel:
         self._subscriptions: dict[str, Subscription] = {}
         self._pending: dict[str, ClientView] = {}
         self._lock = threading.Lock()
+        self.changes = 0  # store polls that changed a run, so far
+        self.rounds = SharedRounds()
         store.listen(self._changed)
 
     def open(self, tab: str, client: ClientView, cursor: dict | None) -> Subscription:
@@ -127,6 +179,7 @@ class Channel:
 
     def _changed(self, run_ids: set[str]) -> None:
         with self._lock:
+            self.changes += 1
             subs = list(self._subscriptions.values())
         for sub in subs:
             if sub.watches(run_ids):
@@ -159,7 +212,8 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
                 sub.changed_runs = set()
                 view = sub.client.view
                 try:
-                    push = await asyncio.to_thread(push_for(view), store, view or {}, sub.cursor, scratch)
+                    push = await channel.rounds.compute(push_for(view), store, view or {}, sub.cursor, scratch,
+                                                        channel.changes)
                 except Exception:  # a bug, not bad input (pages check what the browser sends): say it once
                     if not failed:
                         log.exception("nanogpt_dash: cannot update tab %s; it gets heartbeats only until the view changes", tab)
