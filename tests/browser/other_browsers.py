@@ -192,9 +192,12 @@ class InjectingProxy:
             def handle(self) -> None:
                 proxy._handle(self.request)
 
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            request_queue_size = 128  # a page load opens some 25 connections at once; the default 5 drops some
+
         self.upstream_port = upstream_port
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
