@@ -190,7 +190,10 @@ class InjectingProxy:
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                proxy._handle(self.request)
+                try:
+                    proxy._handle(self.request)
+                except OSError:  # the dashboard is down (a restart test) or the browser hung up
+                    pass
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
@@ -325,6 +328,8 @@ class WebKit:
     def goto(self, url: str) -> None:
         self._seen += self.errors_now()
         self.driver.get(url)
+        if not self.driver.execute_script("return Array.isArray(window.__ngdErrors)"):
+            raise RuntimeError(f"{url} has no error collector: load dashboard pages through url()")
 
     def errors_now(self) -> list[str]:
         try:
@@ -339,8 +344,8 @@ class WebKit:
     def evaluate(self, expression: str):
         """The JSON value of a JavaScript expression (a Promise is awaited)."""
         value = self.driver.execute_async_script(
-            f"const done = arguments[0]; Promise.resolve({expression}).then(v => done(JSON.stringify(v)), "
-            "e => done(JSON.stringify({__error: String(e)})))")
+            "const done = arguments[0], fail = e => done(JSON.stringify({__error: String(e)}));"
+            f"Promise.resolve().then(() => {expression}).then(v => {{ try {{ done(JSON.stringify(v)); }} catch (e) {{ fail(e); }} }}, fail)")
         value = None if value is None else json.loads(value)
         if isinstance(value, dict) and "__error" in value:
             raise RuntimeError(f"evaluate {expression!r}: {value['__error']}")
