@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import socketserver
 import subprocess
@@ -152,12 +153,12 @@ class Firefox:
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
             self._exit.close()
-        if self._process.poll() is None:
-            self._process.terminate()
+        if self._process.poll() is None:  # Firefox's content processes share its session: end them all
+            os.killpg(self._process.pid, signal.SIGTERM)
             try:
                 self._process.wait(10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                os.killpg(self._process.pid, signal.SIGKILL)
                 self._process.wait()
         shutil.rmtree(self._profile, ignore_errors=True)
 
