@@ -101,8 +101,12 @@ class RunAnalyses:
             if tracked.analysis is not None and tracked.analysis.rows == run.cursor \
                     and tracked.analysis.status == self.store.status(run_id, now):
                 return tracked.analysis
-            tracked.analysis = analyze(self.store, run_id, tracked.detector.events, now)
-            return tracked.analysis
+            events = list(tracked.detector.events)
+        # outside the lock: the Live page's pushes only need the detector, not a fit that takes a while
+        analysis = analyze(self.store, run_id, events, now)
+        with self._lock:
+            tracked.analysis = analysis
+        return analysis
 
     def detected(self, run_id: str) -> tuple[AnomalyEvent, ...]:
         """The events the detector found in a run so far, in the order found: a list that only grows
