@@ -308,7 +308,7 @@ def convergence_list(analysis: RunAnalysis) -> html.Ul:
     fc = analysis.forecast
     if fc is not None:
         items.append(f"forecast val loss at step {fc.target_step}: {fc.value:.3f} (90 % band {fc.low:.3f}–{fc.high:.3f}; "
-                     f"power law in steps fitted to {fc.fitted_points} train points, plus the val gap)")
+                     f"{fc.method}, fitted to {fc.fitted_points} points; chosen by how well it predicted the newest evals)")
     elif analysis.max_iters is None:
         items.append("forecast: the run's config has no max_iters")
     elif len(ts) and ts[-1] >= analysis.max_iters:
