@@ -11,7 +11,9 @@ shortens the Shakespeare run on a busy machine (its learning-rate schedule is sh
 
 For each run and each cut (the first 20 %, 40 %, 60 % of max_iters) every method sees only the
 points logged up to the cut and forecasts the val loss at max_iters; the table gives the error
-against the val loss actually reached and whether the 90 % band covered it.
+against the val loss actually reached and whether the 90 % band covered it. The methods are the
+models of analytics.convergence.forecast_val_loss, each forced, then the default, which picks one
+by how well it predicted the run's newest evals (its band widened by that error).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nanogpt_dash.analytics import forecast, forecast_val_loss, lr_area, nanogpt_lr  # noqa: E402
+from nanogpt_dash.analytics import forecast_val_loss  # noqa: E402
+from nanogpt_dash.analytics.convergence import VAL_MODELS  # noqa: E402
 from nanogpt_dash.store import RunReader  # noqa: E402
 
 CUTS = (0.2, 0.4, 0.6)
@@ -66,20 +69,15 @@ def methods(config: dict, series: dict, cut_step: int, max_iters: int) -> dict[s
     ts, tv = series["train/loss"]
     vs, vv = series["val/loss"]
     t_in, v_in = ts <= cut_step, vs <= cut_step
-    warmup = int(config.get("warmup_iters", 0))
-    schedule = nanogpt_lr(config)
-    area = lr_area(schedule, max_iters) if schedule is not None else None
     out: dict[str, tuple[float, float, float] | None] = {}
 
     def keep(f) -> tuple[float, float, float] | None:
         return (f.value, f.low, f.high) if f is not None else None
 
-    out["val, power law in steps"] = keep(forecast(vs[v_in], vv[v_in], max_iters, skip_steps=warmup))
-    out["val, power law in LR area"] = keep(forecast(vs[v_in], vv[v_in], max_iters, skip_steps=warmup, x_of_step=area))
-    out["train in LR area + val gap"] = keep(forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters, config,
-                                                               lr_aware=True))
-    out["train in steps + val gap (default)"] = keep(forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters,
-                                                                       config))
+    for model in VAL_MODELS:
+        out[model] = keep(forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters, config, model=model))
+    chosen = forecast_val_loss(ts[t_in], tv[t_in], vs[v_in], vv[v_in], max_iters, config)
+    out[f"default: chose {chosen.method}" if chosen is not None else "default"] = keep(chosen)
     return out
 
 

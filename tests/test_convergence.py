@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from nanogpt_dash.analytics import (find_plateaus, fit_power_law, forecast, generalization_gap, lr_area, nanogpt_lr,
-                                    slope_per_1k)
+from nanogpt_dash.analytics import (find_plateaus, fit_power_law, forecast, forecast_val_loss, generalization_gap, lr_area,
+                                    nanogpt_lr, slope_per_1k)
 
 
 def test_forecast_of_an_exact_power_law_is_within_one_percent():
@@ -61,3 +61,40 @@ def test_nanogpt_schedule_and_its_area():
     assert lr(np.array([100, 2000, 5000])) == pytest.approx([1e-3, 1e-4, 1e-4])
     area = lr_area(lr, 2000)
     assert area(np.array([2000.0]))[0] == pytest.approx(np.sum(lr(np.arange(2001))))
+
+
+def test_val_forecast_follows_the_evals_when_the_gap_to_train_keeps_changing():
+    # train flattens while val keeps falling: a constant val-train gap would stay far too high
+    step = np.arange(1, 2001)
+    train = 1.6 + 2.0 * (step / 10) ** -0.6
+    evals = np.arange(100, 2001, 100)
+    val = 0.9 + 3.0 * (evals / 10) ** -0.35
+    known = step <= 800
+    f = forecast_val_loss(step[known], train[known], evals[evals <= 800], val[evals <= 800], 2000)
+    assert f.method == "val in steps"
+    assert abs(f.value - val[-1]) / val[-1] < 0.02 and f.low <= val[-1] <= f.high
+    assert forecast_val_loss(step[known], train[known], evals[evals <= 800], val[evals <= 800], 2000,
+                             model="train in steps + val gap").value > val[-1] * 1.05
+
+
+def test_val_forecast_uses_the_dense_train_loss_while_there_are_few_evals():
+    step = np.arange(1, 401)
+    train = 1.2 + 3.0 * step ** -0.4
+    evals = np.array([100, 200, 300, 400])
+    f = forecast_val_loss(step, train, evals, 1.3 + 3.0 * evals ** -0.4, 2000)
+    truth = 1.3 + 3.0 * 2000 ** -0.4
+    assert f.method == "train in steps + val gap" and abs(f.value - truth) / truth < 0.01
+
+
+def test_val_still_falling_straight_is_carried_on_as_the_learning_rate_decays():
+    # train.py's default run: val falls in a straight line in the learning rate's running sum
+    config = {"learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100, "lr_decay_iters": 2000, "max_iters": 2000}
+    area = lr_area(nanogpt_lr(config), 2000)
+    step = np.arange(1, 2001)
+    train = 1.9 + 2.0 * (step / 10) ** -0.8
+    evals = np.arange(100, 2001, 100)
+    val = 2.4 - 1.2 * area(evals) / area(2000)
+    known = step <= 800
+    f = forecast_val_loss(step[known], train[known], evals[evals <= 800], val[evals <= 800], 2000, config)
+    assert f.method == "val linear in LR area"
+    assert abs(f.value - val[-1]) / val[-1] < 0.01 and f.low <= val[-1] <= f.high

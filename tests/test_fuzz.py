@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from nanogpt_dash.live import LiveStore
 from nanogpt_dash.tracking import Run
 from nanogpt_dash.ui.pages import live
+from nanogpt_dash.ui.pages.analysis import RunAnalyses
 from nanogpt_dash.ui.shell import client_view, data_push
 
 from helpers import free_port, start_server, stop_process, wait_for_health, run_coroutine
@@ -45,9 +46,10 @@ def store(tmp_path_factory):
 @settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(view=st.dictionaries(st.sampled_from(VIEW_KEYS), JSON | ODD, max_size=9), cursor=JSON | ODD)
 def test_the_live_push_takes_any_view_and_cursor(store, view, cursor):
-    result = live.push(store, view, cursor, {})
+    analyses = RunAnalyses(store)
+    result = live.push(store, view, cursor, {}, analyses=analyses)
     assert isinstance(result.props, dict)
-    again = live.push(store, view, result.cursor, {})  # and the cursor it returns is good for the next push
+    again = live.push(store, view, result.cursor, {}, analyses=analyses)  # and the cursor it returns is good for the next push
     assert isinstance(again.props, dict)
     data_push(store, view, cursor, {})
     client_view(view, view.get("smooth"), view.get("resync"))
@@ -141,7 +143,7 @@ def test_one_request_selecting_a_run_200_times_is_cheap(store):
     import time
 
     t0 = time.perf_counter()
-    result = live.push(store, {"page": "/", "runs": ["a"] * 200}, None, {})
+    result = live.push(store, {"page": "/", "runs": ["a"] * 200}, None, {}, analyses=RunAnalyses(store))
     assert time.perf_counter() - t0 < 5
     traces = result.props["chart-loss"]["figure"]["data"]
     assert len({t["meta"]["run"] for t in traces}) == 1, "duplicates removed"

@@ -8,7 +8,11 @@ from dash import no_update
 
 from nanogpt_dash.live import QUIET_AFTER_S, LiveStore
 from nanogpt_dash.tracking import Run
+from nanogpt_dash.ui import ids
+from nanogpt_dash.ui.figures import ANOMALY_MARKERS
 from nanogpt_dash.ui.live_charts import chart_updates
+from nanogpt_dash.ui.pages import live
+from nanogpt_dash.ui.pages.analysis import RunAnalyses
 
 
 def log_steps(run_dir, steps, resume_step=None, value=1.0):
@@ -536,3 +540,38 @@ def test_a_burst_of_points_redraws_the_chart_instead_of_sending_every_point(runs
     figures, extends, _ = chart_updates(store, ["burst"], cursor, view)
     assert figures[0] is not no_update and extends[0] is no_update, "drawn anew, downsampled"
     assert len(figures[0]["data"][0]["x"]) <= 4001
+
+
+def log_noisy_loss(run: Run, steps: range, spike_at: int) -> None:
+    rng = np.random.default_rng(steps.start)
+    for step in steps:
+        run.log({"train/loss": 2.0 + rng.normal(0, 0.02) + (1.0 if step == spike_at else 0.0)}, step=step)
+
+
+def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_new_points(runs_dir):
+    run = Run(runs_dir / "r")
+    log_noisy_loss(run, range(0, 300), spike_at=200)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    analyses = RunAnalyses(store)
+    view = {"page": "/", "runs": ["r"]}
+    first = live.push(store, view, None, {}, analyses=analyses)
+    loss = first.props[ids.chart("loss")]["figure"]
+    marks = [t for t in loss["data"] if t["meta"].get("role") == "anomalies"]
+    assert len(marks) == 1 and marks[0]["x"].tolist() == [200] and marks[0]["y"][0] > 2.8
+    step, _, kind, message = marks[0]["customdata"][0]
+    assert (step, kind) == (200, "spike") and "train/loss jumped to" in message
+    assert marks[0]["marker"]["symbol"] == ANOMALY_MARKERS[marks[0]["meta"]["severity"]][0]
+    assert not any(t["meta"].get("role") == "anomalies" for t in first.props[ids.chart("lr")]["figure"]["data"])
+
+    log_noisy_loss(run, range(300, 420), spike_at=400)
+    run.flush()
+    store.poll()
+    second = live.push(store, view, first.cursor, {}, analyses=analyses)
+    assert ids.chart("loss") not in second.props, "a new anomaly is a new point, not a redraw"
+    update, indices, rev = second.props[ids.POINTS]["data"]["pushes"][-1]["charts"]["loss"]
+    at = indices.index(loss["data"].index(marks[0]))
+    assert rev == loss["layout"]["meta"]["rev"]
+    assert update["x"][at].tolist() == [400] and update["customdata"][at][0][2] == "spike"
+    run.finish()

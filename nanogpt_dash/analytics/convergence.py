@@ -65,6 +65,7 @@ class Forecast:
     curve_low: np.ndarray
     curve_high: np.ndarray
     fitted_points: int
+    method: str = "power law"  # what was fitted, in words (forecast_val_loss says which model it chose)
 
 
 def smoothed(value: np.ndarray, weight: float = 0.9) -> np.ndarray:
@@ -243,13 +244,14 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
 
 def forecast(step: np.ndarray, value: np.ndarray, target_step: int, *, skip_steps: int = 0,
              x_of_step: Callable[[np.ndarray], np.ndarray] | None = None, curve_points: int = 60,
-             rng_seed: int = 0) -> Forecast | None:
+             rng_seed: int = 0, band: bool = True) -> Forecast | None:
     """Forecast the loss at `target_step` from a power law with offset fitted to the points past `skip_steps`.
 
     `x_of_step` maps steps to the fit's x (default: the step itself; e.g. the learning rate's running
     sum, so a schedule that decays is taken into account). Dense series are averaged into bins first.
     The band: the 5–95 % range of refits to block-bootstrapped (standardised) residuals, widened by
-    the change in the forecast when only the later half of the points is fitted.
+    the change in the forecast when only the later half of the points is fitted. `band=False`: the
+    fit alone (low = high = the forecast), for back-tests that need many fits.
     """
     step, value = np.asarray(step, dtype=np.float64), np.asarray(value, dtype=np.float64)
     ok = np.isfinite(value) & (step > skip_steps) & (step > 0)
@@ -266,6 +268,9 @@ def forecast(step: np.ndarray, value: np.ndarray, target_step: int, *, skip_step
     curve_x = to_x(curve_step)
     target_x = float(to_x(np.array([float(target_step)]))[0])
     centre = float(fit(target_x))
+    if not band:
+        curve = fit(curve_x)
+        return Forecast(int(target_step), centre, centre, centre, fit, curve_step, curve, curve, curve, len(step))
     resid = (by - fit(x)) * np.sqrt(count)  # standardised: a bin of n points has 1/sqrt(n) of the noise
     rng = np.random.default_rng(rng_seed)
     block = max(1, len(resid) // 10)
@@ -327,31 +332,129 @@ def lr_area(schedule: Callable[[np.ndarray], np.ndarray], max_step: int) -> Call
     return to_area
 
 
+VAL_MODELS = ("train in steps + val gap", "val in steps", "val in LR area", "val linear in LR area")
+HELD_OUT_FRACTION = 1 / 3  # of the evals past warmup, the newest this many are held out to choose a model
+MIN_HELD_OUT = 2
+
+
 def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step: np.ndarray, val_value: np.ndarray,
                       max_iters: int, config: dict | None = None, recent_evals: int = 3,
-                      lr_aware: bool = False) -> Forecast | None:
-    """The val loss at `max_iters`: a power law fitted to the dense train loss, plus the val−train gap.
+                      model: str | None = None) -> Forecast | None:
+    """The val loss at `max_iters`, from the model (VAL_MODELS) that best predicted the run's newest evals.
 
-    The train loss is logged every step, so its shape is known far better than from a handful of
-    evals. `lr_aware`: fit the law in the learning rate's running sum (nanoGPT's schedule from
-    `config`) instead of in steps; bench/forecast.py measured it worse on cosine-decayed runs, as it
-    ignores the extra drop that annealing brings. The gap is the mean of (val − fitted train) over the
-    last `recent_evals` evals; its spread widens the band.
+    - "train in steps + val gap": a power law fitted to the dense train loss, plus the mean val − train
+      gap of the last `recent_evals` evals (their spread widens the band). The train loss is logged every
+      step, so its shape is known far better than from a handful of evals; but it assumes the gap stays
+      as it is. On train.py's default run val kept falling nearly linearly while train flattened, and
+      this was +38 % off from 40 % of the run (bench/forecast.py).
+    - "val in steps": a power law with offset fitted to the evals themselves: whatever the gap does is in
+      their shape.
+    - "val in LR area": the same in the learning rate's running sum (nanoGPT's schedule from `config`).
+    - "val linear in LR area": a straight line through the evals in the learning rate's running sum.
+      Loss falls roughly in proportion to how far the optimiser moves, which is that sum; a curve still
+      falling straight (the default run's val) slows as the cosine schedule decays, where a line in
+      steps would carry it on and a power law would bend it flat too soon. All evals past warmup are
+      used: the model says the curve is a line, and the back-test below checks that it is.
+
+    No one model fits every run, and a run says which fits it: each model is fitted again with the
+    newest third of the evals past warmup held out (at least MIN_HELD_OUT), and the one whose forecasts
+    of those evals erred least (mean relative error) is used; with too few evals to hold any out, the
+    first. The band is the model's own, widened by that held-out error grown in proportion to how much
+    farther ahead `max_iters` lies than the held-out evals did. `model` forces one of VAL_MODELS.
     """
     config = config or {}
-    schedule = nanogpt_lr(config) if lr_aware else None
-    to_x = lr_area(schedule, max_iters) if schedule is not None else None
     warmup = int(config.get("warmup_iters", 0) or 0)
-    f = forecast(train_step, train_value, max_iters, skip_steps=warmup, x_of_step=to_x)
-    if f is None:
-        return None
+    schedule = nanogpt_lr(config)
+    area = lr_area(schedule, max_iters) if schedule is not None else None
+    ts, tv = np.asarray(train_step, dtype=np.float64), np.asarray(train_value, dtype=np.float64)
     vs, vv = np.asarray(val_step, dtype=np.float64), np.asarray(val_value, dtype=np.float64)
     ok = np.isfinite(vv) & (vs > warmup)
-    vs, vv = vs[ok][-recent_evals:], vv[ok][-recent_evals:]
-    if not len(vs):
+    vs, vv = vs[ok], vv[ok]
+
+    def fitted(name: str, upto: float, target: float, band: bool) -> Forecast | None:
+        t_in, v_in = ts <= upto, vs <= upto
+        if name == "train in steps + val gap":
+            return _train_plus_gap(ts[t_in], tv[t_in], vs[v_in], vv[v_in], target, warmup, recent_evals, band)
+        if name == "val in steps":
+            return forecast(vs[v_in], vv[v_in], target, skip_steps=warmup, band=band)
+        if name == "val in LR area" and area is not None:
+            return forecast(vs[v_in], vv[v_in], target, skip_steps=warmup, x_of_step=area, band=band)
+        if name == "val linear in LR area" and area is not None:
+            return _linear(vs[v_in], vv[v_in], target, area)
         return None
-    fitted = f.fit(to_x(vs) if to_x is not None else vs)
-    gaps = vv - fitted
+
+    if model is not None:
+        if model not in VAL_MODELS:
+            raise ValueError(f"unknown forecast model {model!r} (known: {', '.join(VAL_MODELS)})")
+        chosen, error, horizon = model, 0.0, 1.0
+    else:
+        chosen, error, horizon = _back_test(fitted, vs, vv)
+    f = fitted(chosen, math.inf, float(max_iters), band=True)
+    if f is None:
+        return None
+    ahead = max(0.0, float(max_iters) - (float(vs[-1]) if len(vs) else 0.0))
+    widen = abs(f.value) * error * ahead / horizon
+    return Forecast(f.target_step, f.value, f.low - widen, f.high + widen, f.fit, f.curve_step, f.curve,
+                    f.curve_low - widen * _ramp(f.curve_step, vs), f.curve_high + widen * _ramp(f.curve_step, vs),
+                    f.fitted_points, chosen)
+
+
+def _ramp(curve_step: np.ndarray, val_step: np.ndarray) -> np.ndarray:
+    """0 up to the newest eval, rising linearly to 1 at the end of the curve: how far ahead each point lies."""
+    last = float(val_step[-1]) if len(val_step) else float(curve_step[0])
+    span = max(1.0, float(curve_step[-1]) - last)
+    return np.clip((curve_step - last) / span, 0.0, 1.0)
+
+
+def _back_test(fitted: Callable[[str, float, float, bool], Forecast | None], vs: np.ndarray,
+               vv: np.ndarray) -> tuple[str, float, float]:
+    """(model, its mean relative error on the held-out evals, their mean distance ahead in steps)."""
+    held = max(MIN_HELD_OUT, int(len(vs) * HELD_OUT_FRACTION))
+    if len(vs) - held < 2:
+        return VAL_MODELS[0], 0.0, 1.0
+    cut = float(vs[-held - 1])
+    best = (VAL_MODELS[0], math.inf)
+    for name in VAL_MODELS:
+        errors = []
+        for step, truth in zip(vs[-held:], vv[-held:]):
+            f = fitted(name, cut, float(step), False)
+            if f is None:
+                break
+            errors.append(abs(f.value - truth) / abs(truth))
+        if len(errors) == held and float(np.mean(errors)) < best[1]:
+            best = (name, float(np.mean(errors)))
+    if not math.isfinite(best[1]):
+        return VAL_MODELS[0], 0.0, 1.0
+    return best[0], best[1], float(np.mean(vs[-held:] - cut))
+
+
+def _linear(vs: np.ndarray, vv: np.ndarray, target: float, area: Callable[[np.ndarray], np.ndarray],
+            curve_points: int = 60) -> Forecast | None:
+    """The evals' least-squares line in the learning rate's running sum, carried on to `target`; the band
+    from the line's standard error (90 %). `fit` is that line: a PowerLaw with exponent -1 in the running sum."""
+    if len(vs) < 3:
+        return None
+    x = area(vs)
+    slope, intercept = (float(c) for c in np.polyfit(x, vv, 1))
+    curve_step = np.linspace(float(vs[0]), float(target), curve_points)
+    curve_x = area(curve_step)
+    curve = intercept + slope * curve_x
+    dof = len(vs) - 2
+    sigma = math.sqrt(float(np.sum((vv - intercept - slope * x) ** 2)) / dof) if dof > 0 else 0.0
+    sxx = float(np.sum((x - x.mean()) ** 2))
+    half = 1.645 * sigma * np.sqrt(1.0 / len(vs) + (curve_x - x.mean()) ** 2 / sxx) if sxx > 0 else np.zeros(len(curve_x))
+    return Forecast(int(target), float(curve[-1]), float(curve[-1] - half[-1]), float(curve[-1] + half[-1]),
+                    PowerLaw(float(intercept), float(slope), -1.0), curve_step, curve, curve - half, curve + half, len(vs))
+
+
+def _train_plus_gap(ts: np.ndarray, tv: np.ndarray, vs: np.ndarray, vv: np.ndarray, target: float, warmup: int,
+                    recent_evals: int, band: bool) -> Forecast | None:
+    """A power law fitted to the train loss past warmup, plus the mean val − train gap of the last evals."""
+    f = forecast(ts, tv, int(target), skip_steps=warmup, band=band)
+    vs, vv = vs[-recent_evals:], vv[-recent_evals:]
+    if f is None or not len(vs):
+        return None
+    gaps = vv - f.fit(vs)
     gap, spread = float(gaps.mean()), float(np.ptp(gaps)) / 2 if len(gaps) > 1 else 0.0
     return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
                     PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import logging
+from functools import partial
+from pathlib import Path
+from types import ModuleType
 
 import dash
 from dash import Dash
@@ -13,6 +14,7 @@ from dash.exceptions import PreventUpdate
 from ..live import LiveStore
 from . import shell
 from .pages import PAGES
+from .pages.analysis import RunAnalyses
 
 def assets_folder() -> Path:
     """assets/ beside the package in a source checkout, or inside it once installed (setup.cfg ships it there)."""
@@ -27,7 +29,7 @@ IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconne
 
 
 def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: int = int(IDLE_TIMEOUT_S * 1000)) -> Dash:
-    """A Dash app over `store` with every page of ui/pages registered."""
+    """A Dash app over `store` with every page of ui/pages registered, sharing one RunAnalyses."""
     app = Dash(
         __name__,
         backend="fastapi",
@@ -50,10 +52,25 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
     for page in PAGES:
         _register_page(page)
     app.layout = lambda: shell.layout(PAGES)
-    shell.register(app, store, PAGES)
+    analyses = RunAnalyses(store)  # each run's anomaly detector and analysis, computed once for every page and tab
+    shell.register(app, store, tuple(PageWithAnalyses(page, analyses) for page in PAGES))
     for page in PAGES:
-        page.register(app, store)
+        page.register(app, store, analyses)
     return app
+
+
+class PageWithAnalyses:
+    """A page as the shell reads it (PATH, ORDER, push), its push given the app's RunAnalyses.
+
+    The shell calls push(store, view, cursor, scratch); the page contract's push also takes
+    `analyses` (ui/pages/__init__.py). Everything else is the page module's own."""
+
+    def __init__(self, page: ModuleType, analyses: RunAnalyses) -> None:
+        self._page = page
+        self.push = partial(page.push, analyses=analyses) if hasattr(page, "push") else None
+
+    def __getattr__(self, name: str):
+        return getattr(self._page, name)
 
 
 def callback_failed(error: Exception) -> None:

@@ -7,6 +7,7 @@ address a trace by index without the browser telling us what it has (see TraceLa
     S .. 2S-1     the smoothed line of each series, only while smoothing is on
     next S        the superseded points of earlier segments, only when asked for
     then          one trace of markers per (series, kind of non-finite value) that has any
+    then          one trace of anomaly markers per severity that has any (all runs of the chart)
 
 A role nobody asked for has no traces: one run's loss chart has 3 traces, not 12. Each
 browser redraw costs time in proportion to the traces it holds.
@@ -32,6 +33,11 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 # marker symbol and height (in the chart's 0..1 overlay axis) of each kind of non-finite value
 ERROR_MARKERS = {"NaN": ("x", 0.96), "+Inf": ("triangle-up", 0.96), "-Inf": ("triangle-down", 0.04)}
+# marker symbol and colour of an anomaly by severity: the symbol is the cue for who cannot tell the colours apart
+ANOMALY_MARKERS = {"critical": ("star", "#d62728"), "warning": ("diamond-open", "#b35c00")}
+# the detector's events drawn at their point on a metric's chart (a non-finite value is already marked
+# at the chart's edge; plateaus, over-fitting and stalls are stretches or states, not points)
+POINT_ANOMALIES = ("spike", "grad_explosion", "throughput_drop", "val_divergence")
 # Every redraw of a chart pays for its layout: margins are fixed (automatic ones cost a second
 # layout pass), tick labels are not measured for overflow, and the look of Plotly's "plotly_white"
 # template is spelled out (a template is merged into the figure on every redraw, and is 7 KB).
@@ -71,6 +77,7 @@ LABELS = {"lr": "learning rate", "grad_norm": "grad norm", "tokens_per_sec": "to
 # "run-a · train loss 2.6526  step 344 · 2026-11-28 17:02:11". Non-finite markers say what they mark.
 HOVER = ("%{fullData.name} <b>%{y:.6g}</b>  <span style='color:#777'>step %{customdata[0]} · %{customdata[1]}</span>"
          "<extra></extra>")
+ANOMALY_HOVER = "<b>%{customdata[2]}</b> at step %{customdata[0]}: %{customdata[3]}<extra></extra>"
 ERROR_HOVER = "%{fullData.name} at step %{customdata[0]} <span style='color:#777'>(%{customdata[1]})</span><extra></extra>"
 
 
@@ -82,6 +89,7 @@ class TraceLayout:
     smooth: bool = False
     superseded: bool = False
     errors: tuple[tuple[int, str], ...] = ()  # (series index, kind), in trace order
+    marks: tuple[str, ...] = ()  # severities with a trace of anomaly markers, in trace order
 
     def line(self, i: int) -> int:
         return i
@@ -98,6 +106,14 @@ class TraceLayout:
         except ValueError:
             return None
         return self.series * (1 + self.smooth + self.superseded) + position
+
+    def mark(self, severity: str) -> int | None:
+        """The trace of the anomaly markers of `severity`, or None when the chart has none (a rebuild adds it)."""
+        try:
+            position = self.marks.index(severity)
+        except ValueError:
+            return None
+        return self.series * (1 + self.smooth + self.superseded) + len(self.errors) + position
 
 
 def run_color(run_id: str) -> str:
@@ -182,6 +198,23 @@ def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points)
         "customdata": hover_data(points.step, points.wall_time),
         "marker": {"color": "#d62728", "size": 9, "symbol": symbol, "line": {"width": 1, "color": run_color(run_id)}},
         "meta": {"run": run_id, "key": key, "role": "errors", "kind": kind},
+    }
+
+
+def anomaly_customdata(step: np.ndarray, wall_time: np.ndarray, labels: Sequence[str],
+                       messages: Sequence[str]) -> list[list]:
+    """customdata of each anomaly marker: [step, local time, what (run · kind), one-line message]."""
+    return [[*point, label, message] for point, label, message in zip(hover_data(step, wall_time), labels, messages)]
+
+
+def anomaly_trace(severity: str, x: np.ndarray, y: np.ndarray, customdata: list) -> dict:
+    """The anomaly markers of one severity on a chart, at each event's step and value (see ANOMALY_MARKERS)."""
+    symbol, color = ANOMALY_MARKERS[severity]
+    return {
+        "type": "scatter", "name": f"anomaly ({severity})", "mode": "markers", "hovertemplate": ANOMALY_HOVER,
+        "x": x, "y": chart_y(y), "customdata": customdata,
+        "marker": {"color": color, "size": 12, "symbol": symbol, "line": {"width": 2, "color": color}},
+        "meta": {"role": "anomalies", "severity": severity},
     }
 
 

@@ -3,23 +3,30 @@
 
 A chart is rebuilt in full on first load, on a change of runs or view, on zoom (full resolution
 for the visible range), when a run resumes, when a downsampled chart has grown enough to be
-sampled again, and when a series logs its first value of a kind of non-finite value; otherwise
-only new points are sent, as extendData.
+sampled again, when a series logs its first value of a kind of non-finite value, and when a chart
+gets its first anomaly of a severity; otherwise only new points are sent, as extendData.
+
+Anomalies come from the server's detector (ui/pages/analysis.RunAnalyses): per run, a list of
+events that only grows, so a chart's cursor holds how many of each run's events it has seen, and
+new ones travel as extendData of the chart's anomaly markers, like new points.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Mapping, Sequence
 
 import numpy as np
 from dash import no_update
 
+from ..analytics import AnomalyEvent
 from ..live import LiveStore
 from ..views import (DOWNSAMPLE_ABOVE, SHORT_TAIL, X_MODES, EmaState, budget_for_width, chart_y, ema, from_axis, nonfinite_points, prepare,
                      relative_unit, x_values)
-from .figures import (CHARTS, ERROR_MARKERS, Chart, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
-                      hover_data, line_trace, smooth_trace, superseded_trace)
+from .figures import (ANOMALY_MARKERS, CHARTS, ERROR_MARKERS, POINT_ANOMALIES, Chart, TraceLayout, TraceUpdate,
+                      anomaly_customdata, anomaly_trace, build_figure, error_trace, extend_data, hover_data, line_trace,
+                      smooth_trace, superseded_trace)
 
 
 UNSMOOTHED = frozenset({"lr", "val/loss", "train/eval_loss"})
@@ -48,9 +55,15 @@ def number_in(value: object, low: float, high: float, default: float) -> float:
     return min(high, max(low, number)) if math.isfinite(number) else default
 
 
+Events = Mapping[str, Sequence[AnomalyEvent]]
+
+
 def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, view: dict | None = None,
-                  zooms: dict | None = None) -> tuple[list, list, dict]:
+                  zooms: dict | None = None, events: Events | None = None) -> tuple[list, list, dict]:
     """Per chart, what its `figure` and its `extendData` receive, and the cursor after it.
+
+    `events` holds each selected run's anomalies as RunAnalyses.detected gives them (a list that
+    only grows); those of a chart's metrics are drawn as markers at their point.
 
     A chart gets either a full figure (extendData: no_update) or new points as extendData, never
     both: dcc.Graph duplicates or drops points when one answer brings a Patch of the figure and
@@ -61,6 +74,7 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
     """
     view = view or view_state(None, None, None, None)
     zooms = zooms or {}
+    events = {run_id: (events or {}).get(run_id, ()) for run_id in selected}
     versions = {r: store.get(r).version for r in selected}
     fresh = (not valid_cursor(cursor) or cursor.get("runs") != selected or cursor.get("versions") != versions
              or cursor.get("view") != view)
@@ -83,7 +97,7 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
         view = chart_view(chart, full_view)
         series = trace_keys(chart, selected)
         state = cursor["charts"].get(chart.name)
-        if not valid_chart_state(state, len(series), view):
+        if not valid_chart_state(state, len(series), len(selected), view):
             state = None
         zoom = state["zoom"] if state else carried.get(chart.name)
         if zooms.get(chart.name) != cursor["zooms"].get(chart.name):
@@ -91,9 +105,9 @@ def chart_updates(store: LiveStore, selected: list[str], cursor: dict | None, vi
             cursor["zooms"][chart.name] = zooms.get(chart.name)
         update = None
         if state is not None and not zoom_needs_rebuild(state, zoom) and not grown_too_large(state, view):
-            update = chart_tick(store, series, view, {**state, "zoom": zoom})
+            update = chart_tick(store, chart, series, view, {**state, "zoom": zoom}, events)
         if update is None:
-            figure, state = full_chart(store, chart, series, view, zoom)
+            figure, state = full_chart(store, chart, series, view, zoom, events)
             update = (figure, no_update, state)
         figure, extend, cursor["charts"][chart.name] = update
         figures.append(figure)
@@ -117,12 +131,14 @@ def valid_cursor(cursor: object) -> bool:
             and isinstance(cursor.get("charts"), dict) and isinstance(cursor.get("zooms"), dict))
 
 
-def valid_chart_state(state: object, n_series: int, view: dict) -> bool:
+def valid_chart_state(state: object, n_series: int, n_runs: int, view: dict) -> bool:
     if not isinstance(state, dict):
         return False
-    sent, emas = state.get("sent"), state.get("ema")
+    sent, emas, seen, marks = state.get("sent"), state.get("ema"), state.get("seen"), state.get("marks")
     return (isinstance(sent, list) and len(sent) == n_series and all(isinstance(n, int) and n >= 0 for n in sent)
             and isinstance(state.get("err"), list) and all(isinstance(e, list) and len(e) == 2 for e in state["err"])
+            and isinstance(seen, list) and len(seen) == n_runs and all(isinstance(n, int) and n >= 0 for n in seen)
+            and isinstance(marks, list) and all(m in ANOMALY_MARKERS for m in marks)
             and (view["smooth"] == 0 or (isinstance(emas, list) and len(emas) == n_series))
             and isinstance(state.get("grown"), int) and "zoom" in state and "downsampled" in state)
 
@@ -145,7 +161,32 @@ def trace_keys(chart: Chart, selected: list[str]) -> list[tuple[str, str]]:
 
 def trace_layout(state: dict, n_series: int, view: dict) -> TraceLayout:
     return TraceLayout(n_series, smooth=view["smooth"] > 0, superseded=view["superseded"],
-                       errors=tuple((i, kind) for i, kind in state["err"]))
+                       errors=tuple((i, kind) for i, kind in state["err"]), marks=tuple(state["marks"]))
+
+
+def runs_of(series: list[tuple[str, str]]) -> list[str]:
+    return list(dict.fromkeys(run_id for run_id, _ in series))
+
+
+def anomaly_points(store: LiveStore, chart: Chart, runs: list[str], events: Events, seen: list[int], x_mode: str,
+                   unit: str) -> dict[str, tuple[np.ndarray, np.ndarray, list]]:
+    """Per severity, (x, y, customdata) of the markers of the events of `chart`'s metrics past `seen` (per run)."""
+    found: dict[str, list[tuple[float, float, list]]] = {}
+    for run_id, start in zip(runs, seen):
+        marked = [e for e in events.get(run_id, ())[start:]
+                  if e.kind in POINT_ANOMALIES and e.key in chart.keys and np.isfinite(e.value)]
+        if not marked:
+            continue
+        name, begin, tokens = run_context(store, run_id)
+        step = np.array([e.step for e in marked], dtype=np.int64)
+        wall = np.array([e.wall_time for e in marked], dtype=np.float64)
+        x = x_values(x_mode, step, wall, tokens, begin, unit)
+        labels = [f"{name} · {e.kind}" if len(runs) > 1 else e.kind for e in marked]
+        custom = anomaly_customdata(step, wall, labels, [e.message for e in marked])
+        for k, e in enumerate(marked):
+            found.setdefault(e.severity, []).append((float(x[k]), e.value, custom[k]))
+    return {severity: (np.array([p[0] for p in points]), np.array([p[1] for p in points]), [p[2] for p in points])
+            for severity, points in found.items()}
 
 
 def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
@@ -166,7 +207,7 @@ def tokens_per_step(config: dict) -> int | None:
 
 
 def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], view: dict,
-               zoom: list | None) -> tuple[dict, dict]:
+               zoom: list | None, events: Events) -> tuple[dict, dict]:
     lines, smooths, olds, errors = [], [], [], []
     sent, emas, err = [], [], []
     downsampled = False
@@ -195,8 +236,13 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
             err.append([i, kind])
         sent.append(int(v.end))
         downsampled |= shown.downsampled
+    runs = runs_of(series)
+    seen = [len(events.get(run_id, ())) for run_id in runs]
+    found = anomaly_points(store, chart, runs, events, [0] * len(runs), view["x"], unit)
+    marks = [severity for severity in ANOMALY_MARKERS if severity in found]
+    anomalies = [anomaly_trace(severity, *found[severity]) for severity in marks]
     note = "downsampled (MinMaxLTTB): zoom in for every point" if downsampled else None
-    figure = build_figure(chart, lines + smooths + olds + errors, view["x"], view["log"], note)
+    figure = build_figure(chart, lines + smooths + olds + errors + anomalies, view["x"], view["log"], note)
     if view["x"] == "relative":
         figure["layout"]["xaxis"]["title"]["text"] = f"time since start ({unit})"
     figure["layout"]["uirevision"] = f"{chart.name}:{view['x']}:{view['log']}"
@@ -213,13 +259,14 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
                                             "showarrow": False, "font": {"size": 13, "color": "#6c757d"}}]
         figure["layout"]["xaxis"]["showticklabels"] = figure["layout"]["yaxis"]["showticklabels"] = False
     state = {"sent": sent, "err": err, "zoom": zoom, "downsampled": downsampled, "grown": 0, "rev": rev, "empty": empty,
-             "unit": unit}
+             "unit": unit, "seen": seen, "marks": marks}
     if emas:
         state["ema"] = emas
     return figure, state
 
 
-def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, state: dict) -> tuple | None:
+def chart_tick(store: LiveStore, chart: Chart, series: list[tuple[str, str]], view: dict, state: dict,
+               events: Events) -> tuple | None:
     """(figure, extendData, state) for the points the browser lacks; None when the chart must be rebuilt."""
     layout = trace_layout(state, len(series), view)
     sent, emas = list(state["sent"]), [list(e) for e in state.get("ema", [])]
@@ -250,8 +297,18 @@ def chart_tick(store: LiveStore, series: list[tuple[str, str]], view: dict, stat
             height = np.full(len(points.x), ERROR_MARKERS[kind][1], dtype=np.float32)
             updates.append(TraceUpdate(index, points.x, height, hover_data(points.step, points.wall_time)))
         grown = max(grown, int(len(v.step)))  # the growth of the fastest trace decides when to resample
+    runs = runs_of(series)
+    if any(n > len(events.get(run_id, ())) for run_id, n in zip(runs, state["seen"])):
+        return None  # the run's detector started again (a resume): draw its markers anew
+    found = anomaly_points(store, chart, runs, events, state["seen"], view["x"], state.get("unit", "h"))
+    for severity, (x, y, custom) in found.items():
+        index = layout.mark(severity)
+        if index is None:
+            return None  # the first anomaly of a severity needs a trace of its own
+        updates.append(TraceUpdate(index, x, chart_y(y), custom))
+    seen = [len(events.get(run_id, ())) for run_id in runs]
     extend = extend_data(updates)
-    state = {**state, "sent": sent, "grown": state["grown"] + grown}
+    state = {**state, "sent": sent, "grown": state["grown"] + grown, "seen": seen}
     if layout.smooth:
         state["ema"] = emas
     return no_update, (no_update if extend is None else extend), state

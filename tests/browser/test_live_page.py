@@ -140,6 +140,51 @@ def test_live_nan_values_get_markers_whose_count_keeps_up(runs_dir, server, open
         run.finish()
 
 
+def test_a_loss_spike_of_a_run_being_written_gets_a_marker_at_its_step(runs_dir, server, open_page):
+    # The first spike redraws the loss chart with a marker trace; a later one arrives as new points
+    # of that trace (same figure revision), with its hover text.
+    import numpy as np
+
+    from nanogpt_dash.tracking import Run
+
+    port, _ = server
+    rng = np.random.default_rng(0)
+    run = Run(runs_dir / "spiky")
+    view = open_page()
+
+    def log(steps, spikes):
+        for step in steps:
+            run.log({"train/loss": 2.0 + rng.normal(0, 0.02) + (1.0 if step in spikes else 0.0)}, step=step)
+            time.sleep(0.02)
+        run.flush()
+
+    def anomalies() -> dict:
+        return view.page.evaluate("""() => {
+            const el = document.querySelector('#chart-loss .js-plotly-plot');
+            const marks = el && el.data ? el.data.filter(t => t.meta && t.meta.role === 'anomalies') : [];
+            return {x: marks.flatMap(t => Array.from(t.x)), hover: marks.flatMap(t => t.customdata.map(c => c[2] + ': ' + c[3])),
+                    rev: el && el.layout.meta ? el.layout.meta.rev : null};
+        }""")
+
+    try:
+        log(range(40), spikes=())
+        view.page.goto(f"http://127.0.0.1:{port}/?run=spiky")
+        view.wait_until(lambda: view.points() == 40, what="the first points")
+        assert anomalies()["x"] == []
+        log(range(40, 100), spikes=(70,))
+        view.wait_until(lambda: anomalies()["x"] == [70], timeout=30, what="a marker at the spike's step")
+        first = anomalies()
+        assert first["hover"][0].startswith("spike: train/loss jumped to"), first["hover"]
+        log(range(100, 160), spikes=(130,))
+        view.wait_until(lambda: view.points() == 160, timeout=30, what="every logged point")
+        view.wait_until(lambda: anomalies()["x"] == [70, 130], timeout=15, what="a marker at the second spike")
+        assert anomalies()["rev"] == first["rev"], "the second marker came as new points, not a redraw"
+        assert view.steps() == list(range(160))
+        assert view.errors == []
+    finally:
+        run.finish()
+
+
 def test_the_server_pushes_at_most_at_the_chosen_rate_nothing_while_hidden_and_catches_up(runs_dir, server, open_page):
     port, _ = server
     with SteadyWriter(runs_dir / "paced", interval=0.02) as writer:

@@ -13,8 +13,18 @@ A page is a module in this package that defines:
         The page, built from the URL query (Dash pages passes each query parameter as a string
         keyword). Accept **_ for parameters of other pages. `ui.query.query_runs(query)` reads the
         selected runs (`?runs=a,b`, or the older `?run=a` that train.py prints).
-    def register(app: Dash, store: LiveStore) -> None
-        The page's own callbacks (`app.callback`), registered once at start-up.
+    def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None
+        The page's own callbacks (`app.callback`), registered once at start-up. `analyses`
+        (pages/analysis.py) is the one per app (ui/app.py build_app): each run's anomaly detector,
+        fed as data arrives, and its latest analysis. Pages read anomalies and forecasts from it
+        rather than computing their own, so detection runs once per run however many pages and
+        tabs show it.
+
+and may define
+
+    def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, analyses: RunAnalyses) -> Push
+        What one tab showing the page lacks (ui/push.py): the shell runs it whenever a run the tab
+        watches changes. Without one, the page gets ids.DATA (below) and refreshes itself.
 
 and is listed in PAGES below. The shell (ui/shell.py) around every page holds:
 

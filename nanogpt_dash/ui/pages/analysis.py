@@ -13,6 +13,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -28,6 +29,7 @@ from ...store import Event
 from ...system import CPU_PERCENT, GPU_MEM_MB, GPU_UTIL, RSS_MB
 from ...views import prepare
 from .. import ids
+from ..figures import ANOMALY_MARKERS, POINT_ANOMALIES
 from ..query import query_runs
 
 PATH = "/analysis"
@@ -78,7 +80,11 @@ class _Tracked:
 
 
 class RunAnalyses:
-    """Per run: the anomaly detector fed as data arrives, and the latest analysis."""
+    """Per run: the anomaly detector fed as data arrives, and the latest analysis.
+
+    One instance serves every page and every tab (ui/app.py build_app makes it), so each point
+    of a run goes through the detector once however many tabs show the run.
+    """
 
     def __init__(self, store: LiveStore) -> None:
         self.store = store
@@ -91,20 +97,38 @@ class RunAnalyses:
         if run is None or run.meta is None:
             return None
         with self._lock:
-            tracked = self._runs.get(run_id)
-            if tracked is None or tracked.version != run.version:
-                tracked = self._runs[run_id] = _Tracked(run.version, AnomalyDetector())
+            tracked = self._fed(run_id, run.version)
             if tracked.analysis is not None and tracked.analysis.rows == run.cursor \
                     and tracked.analysis.status == self.store.status(run_id, now):
                 return tracked.analysis
-            for key in DETECTED:
-                view = self.store.view(run_id, key, start=tracked.cursors.get(key, 0))
-                if view is not None and len(view.step):
-                    tracked.detector.update(key, view.step, view.value, view.wall_time)
-                if view is not None:
-                    tracked.cursors[key] = view.end
-            tracked.analysis = analyze(self.store, run_id, tracked.detector.events, now)
-            return tracked.analysis
+            events = list(tracked.detector.events)
+        # outside the lock: the Live page's pushes only need the detector, not a fit that takes a while
+        analysis = analyze(self.store, run_id, events, now)
+        with self._lock:
+            tracked.analysis = analysis
+        return analysis
+
+    def detected(self, run_id: str) -> tuple[AnomalyEvent, ...]:
+        """The events the detector found in a run so far, in the order found: a list that only grows
+        while the run's version stays the same (a resume or a replaced file starts it again)."""
+        run = self.store.get(run_id)
+        if run is None:
+            return ()
+        with self._lock:
+            return tuple(self._fed(run_id, run.version).detector.events)
+
+    def _fed(self, run_id: str, version: str) -> _Tracked:
+        """The run's tracked state with the detector fed every point that arrived since the last call."""
+        tracked = self._runs.get(run_id)
+        if tracked is None or tracked.version != version:
+            tracked = self._runs[run_id] = _Tracked(version, AnomalyDetector())
+        for key in DETECTED:
+            view = self.store.view(run_id, key, start=tracked.cursors.get(key, 0))
+            if view is not None and len(view.step):
+                tracked.detector.update(key, view.step, view.value, view.wall_time)
+            if view is not None:
+                tracked.cursors[key] = view.end
+        return tracked
 
 
 def series_of(store: LiveStore, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -172,19 +196,23 @@ def focus_range(analysis: RunAnalysis, step: int | None) -> list[float] | None:
     return [step - span, step + span]
 
 
-MARKED_KINDS = ("spike", "nonfinite", "val_divergence", "grad_explosion", "throughput_drop")
+MARKED_KINDS = ("nonfinite", *POINT_ANOMALIES)
 
 
-def anomaly_markers(events: list[AnomalyEvent], keys: tuple[str, ...], x_of_step=None) -> dict | None:
-    """A Plotly scatter trace (a dict) marking the events of `keys` at their step and value, hover = the message;
-    None when there are none. `x_of_step` maps steps to the chart's x (default: the step)."""
+def anomaly_markers(events: Sequence[AnomalyEvent], keys: tuple[str, ...], x_of_step=None,
+                    name: str = "anomalies") -> dict | None:
+    """A Plotly scatter trace (a dict) marking the events of `keys` at their step and value, hover = the message,
+    symbol and colour by severity (figures.ANOMALY_MARKERS); None when there are none. `x_of_step` maps steps
+    to the chart's x (default: the step)."""
     marked = [e for e in events if e.kind in MARKED_KINDS and e.key in keys]
     if not marked:
         return None
     steps = np.array([e.step for e in marked], dtype=np.float64)
-    return {"type": "scatter", "mode": "markers", "name": "anomalies", "x": list(x_of_step(steps) if x_of_step else steps),
+    looks = [ANOMALY_MARKERS.get(e.severity, ANOMALY_MARKERS["warning"]) for e in marked]
+    return {"type": "scatter", "mode": "markers", "name": name, "x": list(x_of_step(steps) if x_of_step else steps),
             "y": [e.value if np.isfinite(e.value) else None for e in marked],
-            "marker": {"symbol": "x", "size": 11, "color": "#d62728", "line": {"width": 2}},
+            "marker": {"symbol": [symbol for symbol, _ in looks], "color": [color for _, color in looks], "size": 12,
+                       "line": {"width": 2, "color": [color for _, color in looks]}},
             "text": [e.message for e in marked], "hovertemplate": "%{text}<extra></extra>", "meta": {"role": "anomalies"}}
 
 
@@ -280,7 +308,7 @@ def convergence_list(analysis: RunAnalysis) -> html.Ul:
     fc = analysis.forecast
     if fc is not None:
         items.append(f"forecast val loss at step {fc.target_step}: {fc.value:.3f} (90 % band {fc.low:.3f}–{fc.high:.3f}; "
-                     f"power law in steps fitted to {fc.fitted_points} train points, plus the val gap)")
+                     f"{fc.method}, fitted to {fc.fitted_points} points; chosen by how well it predicted the newest evals)")
     elif analysis.max_iters is None:
         items.append("forecast: the run's config has no max_iters")
     elif len(ts) and ts[-1] >= analysis.max_iters:
@@ -404,8 +432,7 @@ def layout(**query) -> html.Div:
     ])
 
 
-def register(app: Dash, store: LiveStore) -> None:
-    analyses = RunAnalyses(store)
+def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
 
     @app.callback(Output(ids.ANA_RUN, "options"), Output(ids.ANA_RUN, "value"),
                   Input(ids.DATA, "data"), State(ids.ANA_RUN, "value"), State(ids.ANA_RUN, "options"))

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, Patch, State, callback_context, dash_table, dcc, html, no_update
 
-from ...analytics import config_diff, summarize, time_to_loss
+from ...analytics import AnomalyEvent, config_diff, summarize, time_to_loss
 from ...analytics.summary import MISSING
 from ...live import LiveStore
 from ...views import X_MODES, prepare, x_values
 from .. import ids
 from ..figures import run_color
 from ..query import query_runs
+from .analysis import RunAnalyses, anomaly_markers
 
 PATH = "/compare"
 NAME = "Compare"
@@ -61,8 +63,9 @@ def _x(store: LiveStore, run_id: str, mode: str, step: np.ndarray, wall: np.ndar
 
 
 def metric_traces(store: LiveStore, runs: list[str], metric: str, x_mode: str, smoothing: float,
-                  styles: dict[str, dict]) -> list[dict]:
-    """The traces of one metric for each run: raw (faint when smoothing) and smoothed, same x alignment."""
+                  styles: dict[str, dict], events: Mapping[str, Sequence[AnomalyEvent]] | None = None) -> list[dict]:
+    """The traces of one metric for each run: raw (faint when smoothing) and smoothed, same x alignment, and
+    markers at the run's anomalies of that metric (`events`: per run, as RunAnalyses.detected gives them)."""
     traces = []
     for run_id in runs:
         view = store.view(run_id, metric)
@@ -80,6 +83,11 @@ def metric_traces(store: LiveStore, runs: list[str], metric: str, x_mode: str, s
             traces.append(go.Scatter(x=shown.smooth_at.x, y=shown.smooth, name=run_id, mode="lines",
                                      line={**line, "width": 2.2}, legendgroup=run_id,
                                      meta={"run": run_id, "key": metric, "role": "smooth"}))
+        # an event's step is one of the metric's steps: its x is that point's
+        markers = anomaly_markers((events or {}).get(run_id, ()), (metric,), lambda s: np.interp(s, view.step, x),
+                                  name=f"{run_id}: anomalies")
+        if markers is not None:
+            traces.append(go.Scatter(markers, legendgroup=run_id))
     return traces
 
 
@@ -93,9 +101,9 @@ def _axes(fig: go.Figure, metric: str, x_mode: str) -> go.Figure:
 
 
 def overlay_figure(store: LiveStore, runs: list[str], metric: str, x_mode: str, smoothing: float,
-                   styles: dict[str, dict]) -> go.Figure:
-    """All runs' curves of `metric` on one chart."""
-    fig = go.Figure(metric_traces(store, runs, metric, x_mode, smoothing, styles))
+                   styles: dict[str, dict], events: Mapping[str, Sequence[AnomalyEvent]] | None = None) -> go.Figure:
+    """All runs' curves of `metric` on one chart, with their anomalies."""
+    fig = go.Figure(metric_traces(store, runs, metric, x_mode, smoothing, styles, events))
     fig.update_layout(title=f"{metric}: {len(runs)} runs overlaid", uirevision=f"{metric}{x_mode}")
     _axes(fig, metric, x_mode)
     fig.update_layout(height=460, margin={"b": 110})
@@ -103,9 +111,10 @@ def overlay_figure(store: LiveStore, runs: list[str], metric: str, x_mode: str, 
 
 
 def side_figure(store: LiveStore, run_id: str, metric: str, x_mode: str, smoothing: float, style: dict,
-                x_range: list | None = None, y_range: list | None = None) -> go.Figure:
-    """One run's chart of `metric` for the side-by-side row; the shared zoom is applied if given."""
-    fig = go.Figure(metric_traces(store, [run_id], metric, x_mode, smoothing, {run_id: style}))
+                x_range: list | None = None, y_range: list | None = None,
+                events: Sequence[AnomalyEvent] = ()) -> go.Figure:
+    """One run's chart of `metric` (and its anomalies) for the side-by-side row; the shared zoom is applied if given."""
+    fig = go.Figure(metric_traces(store, [run_id], metric, x_mode, smoothing, {run_id: style}, {run_id: events}))
     fig.update_layout(title={"text": run_id, "font": {"size": 13}}, height=280, showlegend=False,
                       uirevision=f"{metric}{x_mode}")
     _axes(fig, metric, x_mode)
@@ -327,7 +336,7 @@ def layout(**query) -> html.Div:
     ])
 
 
-def register(app: Dash, store: LiveStore) -> None:
+def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
     def styles_for(runs: list[str]) -> dict[str, dict]:
         return {r: run_style(i, r) for i, r in enumerate(runs)}
 
@@ -364,11 +373,13 @@ def register(app: Dash, store: LiveStore) -> None:
                              f"({', '.join(r for r in runs if r not in shown)} hidden)", color="secondary", className="py-2")
         x_mode = x_mode if x_mode in X_MODES else "step"
         smoothing = float(smoothing or 0)
-        overlay = overlay_figure(store, shown, metric, x_mode, smoothing, styles)
+        events = {r: analyses.detected(r) for r in shown}
+        overlay = overlay_figure(store, shown, metric, x_mode, smoothing, styles, events)
         width = max(3, 12 // max(1, min(len(shown), 4)))
         side = [dbc.Col(dcc.Graph(id={"type": ids.CMP_SIDE, "index": r}, config=GRAPH_CONFIG,
                                   figure=side_figure(store, r, metric, x_mode, smoothing, styles[r],
-                                                     *(zoom or {}).get(f"{metric}|{x_mode}", (None, None)))),
+                                                     *(zoom or {}).get(f"{metric}|{x_mode}", (None, None)),
+                                                     events=events[r])),
                         xs=12, md=6, lg=width) for r in shown]
         return overlay, side, note
 

@@ -25,6 +25,7 @@ from ..figures import CHARTS, build_figure, run_color
 from ..live_charts import chart_updates, view_state
 from ..push import Push
 from ..query import query_runs
+from .analysis import RunAnalyses
 
 PATH = "/"
 NAME = "Live"
@@ -132,7 +133,7 @@ def layout(**query) -> html.Div:
     ])
 
 
-def register(app: Dash, store: LiveStore) -> None:
+def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
     # what the server needs to know of this tab's view (ui/push.py sends what it lacks)
     app.clientside_callback(
         ClientsideFunction("ngd", "liveView"),
@@ -155,8 +156,9 @@ def register(app: Dash, store: LiveStore) -> None:
     )
 
 
-def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Push:
-    """What one tab of this page lacks: charts, run list, key numbers, sample and alerts (see ui/push.py)."""
+def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, analyses: RunAnalyses) -> Push:
+    """What one tab of this page lacks: charts (with the anomalies `analyses` found), run list, key numbers,
+    sample and alerts (see ui/push.py)."""
     cursor = dict(cursor) if isinstance(cursor, dict) and cursor.get("page") == PATH else {"page": PATH}
     if view.get("resync") != cursor.get("resync"):  # the browser missed points: draw every chart anew
         cursor["resync"] = view.get("resync")
@@ -189,7 +191,8 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict) -> Pu
         props[ids.FOCUS_ROW] = {"hidden": len(selected) < 2}
     state = view_state(view.get("x"), view.get("smooth"), view.get("options"), view.get("width"))
     zooms = view.get("zoom") if isinstance(view.get("zoom"), dict) else {}
-    figures, extends, charts = chart_updates(store, selected, cursor.get("charts"), state, zooms)
+    events = {run_id: analyses.detected(run_id) for run_id in selected}
+    figures, extends, charts = chart_updates(store, selected, cursor.get("charts"), state, zooms, events)
     points = {}
     for chart, figure, extend in zip(CHARTS, figures, extends):
         if figure is not no_update:

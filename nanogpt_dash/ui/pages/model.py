@@ -10,7 +10,7 @@ are in ui/model_graph.py.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash_bootstrap_components as dbc
 import dash_cytoscape as cyto
@@ -28,6 +28,9 @@ from ..model_graph import (
     node_values, stat_keys, steps_of, text_colour,
 )
 from ..query import query_runs
+
+if TYPE_CHECKING:
+    from .analysis import RunAnalyses
 
 PATH = "/model"
 NAME = "Model"
@@ -261,7 +264,7 @@ def block_of(node_id: str) -> int | None:
 
 # -- callbacks -------------------------------------------------------------------------------
 
-def register(app: Dash, store: LiveStore) -> None:
+def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noqa: ARG001 (no anomalies here)
     field_ids = [ids.model_field(n) for n in INT_FIELDS]
 
     # The shell's push, relayed into a store of this page: a callback whose Inputs mix the shell's
