@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from pathlib import Path
-from types import ModuleType
 
 import dash
 from dash import Dash
@@ -15,6 +13,7 @@ from ..live import LiveStore
 from . import shell
 from .pages import PAGES
 from .pages.analysis import RunAnalyses
+
 
 def assets_folder() -> Path:
     """assets/ beside the package in a source checkout, or inside it once installed (setup.cfg ships it there)."""
@@ -53,24 +52,10 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         _register_page(page)
     app.layout = lambda: shell.layout(PAGES)
     analyses = RunAnalyses(store)  # each run's anomaly detector and analysis, computed once for every page and tab
-    shell.register(app, store, tuple(PageWithAnalyses(page, analyses) for page in PAGES))
+    shell.register(app, store, PAGES, analyses)
     for page in PAGES:
         page.register(app, store, analyses)
     return app
-
-
-class PageWithAnalyses:
-    """A page as the shell reads it (PATH, ORDER, push), its push given the app's RunAnalyses.
-
-    The shell calls push(store, view, cursor, scratch); the page contract's push also takes
-    `analyses` (ui/pages/__init__.py). Everything else is the page module's own."""
-
-    def __init__(self, page: ModuleType, analyses: RunAnalyses) -> None:
-        self._page = page
-        self.push = partial(page.push, analyses=analyses) if hasattr(page, "push") else None
-
-    def __getattr__(self, name: str):
-        return getattr(self._page, name)
 
 
 def callback_failed(error: Exception) -> None:

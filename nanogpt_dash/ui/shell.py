@@ -4,6 +4,7 @@ push channel every page shares (see ui/pages/__init__.py for the contract, ui/pu
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from types import ModuleType
 
 import dash
@@ -13,6 +14,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html,
 from ..live import LiveStore
 from . import export_menu, ids
 from .live_charts import number_in
+from .pages.analysis import RunAnalyses
 from .push import Channel, ClientView, Push, PushFunction, run_pusher
 
 DEFAULT_RATE_HZ = 5  # assets/push.js uses the same two numbers (a test checks)
@@ -52,11 +54,13 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     ])
 
 
-def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Channel:
+def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...], analyses: RunAnalyses) -> Channel:
     """The shell's callbacks: one pusher per tab, the browser's view into the channel, the URL."""
     export_menu.register(app, store)
     channel = Channel(store)
-    pushers = {page.PATH: getattr(page, "push", None) or data_push for page in pages}
+    # a page's push gets the app's shared analyses; made once, so that tabs of a page can share rounds
+    pushers = {page.PATH: partial(page.push, analyses=analyses) if hasattr(page, "push") else data_push
+               for page in pages}
 
     def push_for(view: dict | None) -> PushFunction:
         page = view.get("page") if isinstance(view, dict) else None
