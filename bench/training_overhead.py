@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from chromium import CHROMIUM_ARGS, table  # noqa: E402
+from chromium import CHROMIUM_ARGS, cpu_seconds, table  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
 from nanogpt_dash.ui import ids  # noqa: E402
 
@@ -48,17 +48,6 @@ def train(runs_dir: Path, name: str, iters: int, dashboard: bool, port: int, eva
             f"--dashboard_port={port}"]
     out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
     return [(int(m.group(1)), float(m.group(2))) for m in map(ITER.match, out.splitlines()) if m]
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in processes:
-        try:
-            t = proc.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def browser_processes() -> list[psutil.Process]:
