@@ -28,6 +28,7 @@ from ...store import Event
 from ...system import CPU_PERCENT, GPU_MEM_MB, GPU_UTIL, RSS_MB
 from ...views import prepare
 from .. import ids
+from ..figures import BLUE, GREEN, ORANGE, VERMILLION
 from ..query import query_runs
 
 PATH = "/analysis"
@@ -45,6 +46,8 @@ CHART_BUDGET = 2000
 MIN_FORECAST_EVALS = 2
 LISTED = 200  # newest anomalies listed
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
+# on the charts each severity has its own marker shape too: colour is never the only cue
+SEVERITY_SYMBOLS = {"critical": "x", "warning": "triangle-up", "info": "circle-open"}
 GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False}
 
 
@@ -184,8 +187,9 @@ def anomaly_markers(events: list[AnomalyEvent], keys: tuple[str, ...], x_of_step
     steps = np.array([e.step for e in marked], dtype=np.float64)
     return {"type": "scatter", "mode": "markers", "name": "anomalies", "x": list(x_of_step(steps) if x_of_step else steps),
             "y": [e.value if np.isfinite(e.value) else None for e in marked],
-            "marker": {"symbol": "x", "size": 11, "color": "#d62728", "line": {"width": 2}},
-            "text": [e.message for e in marked], "hovertemplate": "%{text}<extra></extra>", "meta": {"role": "anomalies"}}
+            "marker": {"symbol": [SEVERITY_SYMBOLS.get(e.severity, "x") for e in marked], "size": 11, "color": "#d62728",
+                       "line": {"width": 2}},
+            "text": [f"{e.severity}: {e.message}" for e in marked], "hovertemplate": "%{text}<extra></extra>", "meta": {"role": "anomalies"}}
 
 
 def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
@@ -194,21 +198,21 @@ def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
     if LOSS in analysis.series:
         step, value, wall = analysis.series[LOSS]
         shown, _ = prepare(step.astype(np.float64), value, step, wall, budget=CHART_BUDGET, smoothing=SMOOTHING)
-        fig.add_scatter(x=shown.x, y=shown.y, name="train", mode="lines", line={"color": "#4e79a7", "width": 1},
+        fig.add_scatter(x=shown.x, y=shown.y, name="train", mode="lines", line={"color": BLUE, "width": 1},
                         opacity=0.3, meta={"key": LOSS, "role": "raw"})
         fig.add_scatter(x=shown.smooth_at.x, y=shown.smooth, name=f"train (smoothed {SMOOTHING})", mode="lines",
-                        line={"color": "#4e79a7", "width": 2}, meta={"key": LOSS, "role": "smooth"})
+                        line={"color": BLUE, "width": 2}, meta={"key": LOSS, "role": "smooth"})
     if VAL in analysis.series:
         step, value, _ = analysis.series[VAL]
-        fig.add_scatter(x=step, y=value, name="val", mode="lines+markers", line={"color": "#f28e2b", "dash": "dash"},
+        fig.add_scatter(x=step, y=value, name="val", mode="lines+markers", line={"color": ORANGE, "dash": "dash"},
                         meta={"key": VAL, "role": "line"})
     fc = analysis.forecast
     if fc is not None:
         fig.add_scatter(x=np.r_[fc.curve_step, fc.curve_step[::-1]], y=np.r_[fc.curve_high, fc.curve_low[::-1]],
-                        fill="toself", fillcolor="rgba(242,142,43,0.18)", line={"width": 0}, hoverinfo="skip",
+                        fill="toself", fillcolor="rgba(230,159,0,0.18)", line={"width": 0}, hoverinfo="skip",
                         name="forecast 90 % band", meta={"role": "band"})
         fig.add_scatter(x=fc.curve_step, y=fc.curve, name=f"val forecast: {fc.value:.3f} at {fc.target_step}",
-                        mode="lines", line={"color": "#f28e2b", "dash": "dot"}, meta={"role": "forecast"})
+                        mode="lines", line={"color": ORANGE, "dash": "dot"}, meta={"role": "forecast"})
     markers = anomaly_markers(analysis.events, (LOSS, VAL))
     if markers is not None:
         fig.add_trace(markers)
@@ -221,18 +225,20 @@ def system_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
     """Step time beside CPU/GPU use and memory, on one step axis: a slow stretch shows its cause."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("step time (ms)", "CPU % (process) · GPU util %", "memory (MB)"))
-    rows = ((1, "iter_ms", "step time", "#59a14f"), (2, CPU_PERCENT, "CPU %", "#4e79a7"),
-            (2, GPU_UTIL, "GPU util %", "#e15759"), (3, RSS_MB, "RSS", "#4e79a7"), (3, GPU_MEM_MB, "GPU memory", "#e15759"))
-    for row, key, label, color in rows:
+    # two series share a row: the GPU's is dashed, so that colour is not the only thing telling them apart
+    rows = ((1, "iter_ms", "step time", GREEN, "solid"), (2, CPU_PERCENT, "CPU %", BLUE, "solid"),
+            (2, GPU_UTIL, "GPU util %", VERMILLION, "dash"), (3, RSS_MB, "RSS", BLUE, "solid"),
+            (3, GPU_MEM_MB, "GPU memory", VERMILLION, "dash"))
+    for row, key, label, color, dash in rows:
         if key not in analysis.series:
             continue
         step, value, wall = analysis.series[key]
         shown, _ = prepare(step.astype(np.float64), value, step, wall, budget=CHART_BUDGET)
-        fig.add_scatter(x=shown.x, y=shown.y, name=label, mode="lines", line={"color": color, "width": 1.5},
+        fig.add_scatter(x=shown.x, y=shown.y, name=label, mode="lines", line={"color": color, "width": 1.5, "dash": dash},
                         row=row, col=1, meta={"key": key})
     for row in (1, 2, 3):
         if not any(k in analysis.series for r, k, *_ in rows if r == row):
-            fig.add_annotation(text="not logged by this run", showarrow=False, x=0.5, y=0.5, font={"color": "#888"},
+            fig.add_annotation(text="not logged by this run", showarrow=False, x=0.5, y=0.5, font={"color": "#6c757d"},
                                xref=f"x{row} domain" if row > 1 else "x domain",
                                yref=f"y{row} domain" if row > 1 else "y domain")
     _decorate(fig, focus, focus_range(analysis, focus))

@@ -166,7 +166,9 @@ def diff_table(configs: dict[str, dict], show_all: bool, styles: dict[str, dict]
     rows = config_diff(configs, show_all=show_all)
     if not rows:
         return html.Div("the runs' configurations are identical", className="text-muted small")
-    head = html.Thead(html.Tr([html.Th("key")] + [html.Th(r, style={"color": styles[r]["color"]}) for r in configs]))
+    # the run's colour as a swatch beside its name: coloured text would fail contrast for half the palette
+    swatch = {r: html.Span(className="ngd-swatch", style={"backgroundColor": styles[r]["color"]}) for r in configs}
+    head = html.Thead(html.Tr([html.Th("key")] + [html.Th([swatch[r], r]) for r in configs]))
     body = html.Tbody([html.Tr([html.Td(row.key, className="fw-semibold" if row.differs else None)]
                                + [html.Td(str(row.values[r])) for r in configs],
                                className="ngd-diff-row" + (" table-warning" if row.differs and show_all else ""))
