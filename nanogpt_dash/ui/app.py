@@ -47,6 +47,8 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         update_title=None,
         on_error=callback_failed,
     )
+    # the page's language, for screen readers' pronunciation (WCAG 3.1.1)
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     for page in PAGES:
         _register_page(page)
     app.layout = lambda: shell.layout(PAGES)

@@ -328,7 +328,9 @@ def summary_table(analysis: RunAnalysis) -> dbc.Table:
                                 html.Td(str(s.best_step) if r and s.best_step is not None else "–"),
                                 html.Td(f"{s.count}" + (f" ({s.nonfinite} non-finite)" if s.nonfinite else ""))])
                        for s, r in zip(analysis.summaries, ranked)])
-    return dbc.Table([head, body], size="sm", striped=True, responsive=True, className="mb-0 small text-nowrap ngd-summary")
+    # a table wider than its card scrolls sideways: the scrolling box takes keyboard focus (arrow keys scroll it)
+    return html.Div(dbc.Table([head, body], size="sm", striped=True, className="mb-0 small text-nowrap ngd-summary"),
+                    className="table-responsive", tabIndex="0", role="region", **{"aria-label": "summary of every metric"})
 
 
 def time_to_text(analysis: RunAnalysis, target: float | None) -> str:
@@ -350,7 +352,7 @@ def sample_options(analysis: RunAnalysis) -> list[dict]:
     for e in reversed(analysis.samples):
         at = np.flatnonzero(vs == e.step)
         val = f" · val loss {vv[at[-1]]:.4f}" if len(at) else ""
-        out.append({"label": f"step {e.step}{val}", "value": e.step})
+        out.append({"label": f"step {e.step}{val}", "value": str(e.step)})  # a <select>'s values are text
     return out
 
 
@@ -367,7 +369,7 @@ def sample_view(analysis: RunAnalysis, step: int | None) -> html.Div:
 
 
 def _card(title: str, body, **kwargs) -> dbc.Card:
-    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(body, **kwargs)], className="mb-3")
+    return dbc.Card([dbc.CardHeader(html.H2(title, className="h6 mb-0 ngd-card-title")), dbc.CardBody(body, **kwargs)], className="mb-3")
 
 
 def layout(**query) -> html.Div:
@@ -382,13 +384,14 @@ def layout(**query) -> html.Div:
     except ValueError:
         target = None
     controls = dbc.Row([
-        dbc.Col(dbc.InputGroup([dbc.InputGroupText("run"),
+        dbc.Col(dbc.InputGroup([html.Label("run", htmlFor=ids.ANA_RUN, className="input-group-text"),
                                 dbc.Select(id=ids.ANA_RUN, value=runs[0] if runs else None, options=[])]), xs=12, md=6),
-        dbc.Col(dbc.InputGroup([dbc.InputGroupText("time to loss"),
+        dbc.Col(dbc.InputGroup([html.Label("time to loss", htmlFor=ids.ANA_TARGET, className="input-group-text"),
                                 dbc.Input(id=ids.ANA_TARGET, type="number", value=target, step="any",
                                           placeholder="e.g. 1.5", debounce=True)]), xs=12, md=6),
     ], className="g-2 mb-2")
     return html.Div([
+        html.H1("Analysis of a run", className="visually-hidden"),
         dcc.Store(id=ids.ANA_FOCUS, data=focus),
         dcc.Store(id=ids.ANA_LISTED),
         dbc.Container([
@@ -401,8 +404,8 @@ def layout(**query) -> html.Div:
                          dcc.Graph(id=ids.ANA_SYSTEM, config=GRAPH_CONFIG, className="mb-3")], xs=12, xl=7),
                 dbc.Col([_card("Anomalies", html.Div(id=ids.ANA_ANOMALIES), className="p-0 ngd-anomalies",
                                style={"maxHeight": "360px", "overflowY": "auto"}),
-                         _card("Text samples", [dcc.Dropdown(id=ids.ANA_SAMPLE_STEP, options=[], clearable=False,
-                                                             placeholder="step", className="mb-2"),
+                         _card("Text samples", [dbc.Label("sample of step", html_for=ids.ANA_SAMPLE_STEP, className="visually-hidden"),
+                                                dbc.Select(id=ids.ANA_SAMPLE_STEP, options=[], className="mb-2"),
                                                 html.Div(id=ids.ANA_SAMPLE)]),
                          _card("Summary", html.Div(id=ids.ANA_SUMMARY))], xs=12, xl=5),
             ]),
@@ -467,7 +470,7 @@ def register(app: Dash, store: LiveStore) -> None:
         options = sample_options(analysis)
         steps = [o["value"] for o in options]
         chosen = step if step in steps else (steps[0] if steps else None)
-        return options, (chosen if chosen != step else no_update), sample_view(analysis, chosen)
+        return options, (chosen if chosen != step else no_update), sample_view(analysis, int(chosen) if chosen else None)
 
     # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
     @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.ANA_RUN, "value"),
