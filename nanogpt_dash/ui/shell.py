@@ -27,6 +27,12 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dbc.Select(id=ids.RATE, value=str(DEFAULT_RATE_HZ),
                    options=[{"label": str(hz), "value": str(hz)} for hz in range(1, MAX_RATE_HZ + 1)]),
     ], size="sm", className="ngd-rate")
+    theme = dbc.InputGroup([
+        html.Label("theme", htmlFor=ids.THEME, className="input-group-text"),
+        dbc.Select(id=ids.THEME, value="auto", options=[{"label": "auto", "value": "auto"},
+                                                        {"label": "light", "value": "light"},
+                                                        {"label": "dark", "value": "dark"}]),
+    ], size="sm", className="ngd-rate ms-2")
     links = html.Nav(dbc.Nav([dbc.NavItem(dbc.NavLink(page.NAME, href=page.PATH, id=ids.nav(page.PATH), active="exact"))
                               for page in sorted(pages, key=lambda p: p.ORDER)], navbar=True, className="ngd-nav"),
                      className="me-auto", **{"aria-label": "pages"})
@@ -35,7 +41,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
         links,
         html.Div([export_menu.layout(),
-                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
+                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate, theme],
                  className="d-flex align-items-center"),
     ], fluid=True), color="dark", dark=True, tag="div", role="none"), className="mb-3")
     return html.Div([
@@ -97,6 +103,10 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...]) -> Chan
         Input(ids.URL, "pathname"), State(ids.VIEW, "data"),
         prevent_initial_call=True,
     )
+
+    # the colour theme: the system's (auto) or the one chosen here, remembered by the browser;
+    # applied in the browser only (CSS, charts included), nothing is sent again (assets/theme.js)
+    app.clientside_callback(ClientsideFunction("ngdTheme", "choose"), Output(ids.THEME, "value"), Input(ids.THEME, "value"))
 
     # the view in the address bar (replaceState: no reload, no new history entry per slider move)
     # and in the navbar links, so that moving to another page keeps the selected runs

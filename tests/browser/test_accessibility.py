@@ -1,5 +1,6 @@
 """Accessibility of every page in real Chromium: an axe-core audit (WCAG 2.x A and AA) on real
-train.py runs, and what axe cannot judge by itself: landmarks, a visible focus ring, less motion.
+train.py runs in the light and the dark theme, and what axe cannot judge by itself: landmarks, a
+visible focus ring, less motion, the theme following the system and a remembered choice.
 
 axe-core comes from the npm registry; .ci/run installs it with
     npm install --no-save --prefix tests/browser axe-core@4.14.1
@@ -82,16 +83,18 @@ def describe(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(PAGES))
-def test_page_has_no_serious_or_critical_axe_violations(name, axe_source, trained_runs, context):
+def test_page_has_no_serious_or_critical_axe_violations(name, scheme, axe_source, trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, name)
+    page = open_page(context, port, name, color_scheme=scheme)
+    assert page.get_attribute("html", "data-bs-theme") == scheme, "the theme follows the system's"
     page.add_script_tag(path=str(axe_source))
     result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
                            WCAG)
     blocking = [v for v in result["violations"] if v["impact"] in BLOCKING]
     assert len(result["passes"]) > 10, "axe-core ran its rules"
-    assert not blocking, f"axe-core on {name}:\n{describe(blocking)}"
+    assert not blocking, f"axe-core on {name} ({scheme} theme):\n{describe(blocking)}"
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -135,3 +138,31 @@ def test_reduced_motion_turns_transitions_off(trained_runs, context):
     still = open_page(context, port, "live", reduced_motion="reduce").evaluate(durations)
     assert any(d != "0s" for d in moving), "Bootstrap animates these controls by default"
     assert still and all(set(d.split(", ")) == {"0s"} for d in still), still
+
+
+CHART_TEXT = "() => getComputedStyle(document.querySelector('#chart-loss .main-svg .xtick text')).fill"
+
+
+def test_the_theme_chosen_in_the_navbar_is_remembered_and_the_charts_follow_it(trained_runs, context):
+    port, _ = trained_runs
+    page = open_page(context, port, "live", color_scheme="light")
+    light_text = page.evaluate(CHART_TEXT)
+    page.evaluate("() => { document.querySelector('#chart-loss .main-svg').ngdMark = true; }")
+    page.select_option("#theme", "dark")
+    page.wait_for_function("() => document.documentElement.getAttribute('data-bs-theme') === 'dark'")
+    dark_text = page.evaluate(CHART_TEXT)
+    assert dark_text != light_text and page.evaluate(
+        "() => getComputedStyle(document.querySelector('#chart-loss .main-svg')).backgroundColor") == "rgba(0, 0, 0, 0)"
+    assert page.evaluate("() => document.querySelector('#chart-loss .main-svg').ngdMark === true"), \
+        "the chart was recoloured, not drawn again"
+
+    page.reload()  # remembered, and applied before the page's scripts draw anything
+    page.wait_for_function(PAGES["live"][1], timeout=60_000, polling=200)
+    assert page.get_attribute("html", "data-bs-theme") == "dark" and page.input_value("#theme") == "dark"
+    assert page.evaluate(CHART_TEXT) == dark_text
+
+    page.select_option("#theme", "auto")  # back to following the system (light here)
+    page.wait_for_function("() => document.documentElement.getAttribute('data-bs-theme') === 'light'")
+    page.reload()
+    page.wait_for_function(PAGES["live"][1], timeout=60_000, polling=200)
+    assert page.get_attribute("html", "data-bs-theme") == "light" and page.input_value("#theme") == "auto"
