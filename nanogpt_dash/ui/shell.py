@@ -32,7 +32,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dbc.Select(id=ids.THEME, value="auto", options=[{"label": "auto", "value": "auto"},
                                                         {"label": "light", "value": "light"},
                                                         {"label": "dark", "value": "dark"}]),
-    ], size="sm", className="ngd-rate ms-2")
+    ], size="sm", className="ngd-rate")
     links = html.Nav(dbc.Nav([dbc.NavItem(dbc.NavLink(page.NAME, href=page.PATH, id=ids.nav(page.PATH), active="exact"))
                               for page in sorted(pages, key=lambda p: p.ORDER)], navbar=True, className="ngd-nav"),
                      className="me-auto", **{"aria-label": "pages"})
@@ -41,8 +41,8 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
         links,
         html.Div([export_menu.layout(),
-                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate, theme],
-                 className="d-flex align-items-center"),
+                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="ngd-connection"), rate, theme],
+                 className="d-flex align-items-center flex-wrap gap-2"),
     ], fluid=True), color="dark", dark=True, tag="div", role="none"), className="mb-3")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
