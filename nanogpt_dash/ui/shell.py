@@ -56,9 +56,9 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         # the server bumps this text with every push and heartbeat; assets/push.js watches it
         html.Span(id=ids.PULSE, hidden=True),
         html.Div(id=ids.MEMORY),
-        html.A("Skip to content", href="#main", className="visually-hidden-focusable ngd-skip"),
+        html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable ngd-skip"),
         navbar,
-        html.Main(dash.page_container, id="main", tabIndex="-1"),
+        html.Main(dash.page_container, id=ids.MAIN, tabIndex="-1"),
     ])
 
 

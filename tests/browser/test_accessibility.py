@@ -129,6 +129,13 @@ def test_the_keyboard_focus_is_drawn_as_a_ring_on_every_kind_of_control(trained_
     faint = {kind: ring for kind, ring in seen.items() if ring[0] == "none" or ring[1] < 2}
     assert not faint, f"focused without a visible ring: {faint}"
 
+    page.reload()
+    page.wait_for_function(PAGES["live"][1], timeout=60_000, polling=200)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content", "the first Tab offers to skip the navbar"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.tagName") == "MAIN"
+
 
 def test_reduced_motion_turns_transitions_off(trained_runs, context):
     port, _ = trained_runs
