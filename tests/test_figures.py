@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from nanogpt_dash.ui.figures import (CHARTS, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
+from nanogpt_dash.ui.figures import (CHARTS, PALETTE, TraceLayout, TraceUpdate, build_figure, error_trace, extend_data,
                                      line_trace, run_color, smooth_trace)
 from nanogpt_dash.views import prepare
 
@@ -67,9 +67,11 @@ def test_trace_layout_puts_roles_in_blocks():
     assert TraceLayout(2, errors=((1, "NaN"),)).error(1, "NaN") == 2
 
 
-def test_run_colour_is_stable_and_from_the_palette():
-    assert run_color("alpha") == run_color("alpha")
-    assert run_color("alpha").startswith("#")
+def test_run_colour_is_stable_and_from_the_okabe_ito_palette():
+    # fixed expected values: a colour from Python's per-process hash() would fail here
+    assert [run_color(r) for r in ("alpha", "beta", "lr-a", "lr-b")] == ["#CC79A7", "#E69F00", "#0072B2", "#CC79A7"]
+    okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    assert set(PALETTE) <= okabe_ito and "#F0E442" not in PALETTE, "no yellow: a yellow line on white is invisible"
 
 
 def test_legends_and_hover_use_human_names_and_the_hover_is_unified():

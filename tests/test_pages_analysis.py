@@ -44,5 +44,6 @@ def test_anomaly_markers_sit_at_each_events_step_and_value_with_its_message():
               AnomalyEvent("spike", "grad_norm", 12, 0.0, "warning", "other metric", 9.0),
               AnomalyEvent("plateau", "train/loss", 5, 0.0, "info", "flat", 2.0)]
     trace = anomaly_markers(events, ("train/loss",), lambda s: s * 100)
-    assert (trace["x"], trace["y"], trace["text"]) == ([1200.0, 2000.0], [3.5, None], ["jumped", "NaN"])
+    assert (trace["x"], trace["y"], trace["text"]) == ([1200.0, 2000.0], [3.5, None], ["warning: jumped", "critical: NaN"])
+    assert trace["marker"]["symbol"] == ["diamond-open", "star"], "each severity has its own shape, not only a colour"
     assert anomaly_markers(events, ("val/loss",)) is None

@@ -24,6 +24,13 @@ def assets_folder() -> Path:
 
 ASSETS = assets_folder()
 log = logging.getLogger(__name__)
+# the stored choice (assets/theme.js writes it), else the system's preference
+THEME_BEFORE_PAINT = """<script>(function () {
+            var chosen = null;
+            try { chosen = window.localStorage.getItem("ngd-theme"); } catch (e) {}
+            var dark = chosen === "dark" || (chosen !== "light" && window.matchMedia("(prefers-color-scheme: dark)").matches);
+            document.documentElement.setAttribute("data-bs-theme", dark ? "dark" : "light");
+        })();</script>"""
 IDLE_TIMEOUT_S = 600.0  # a hidden tab's WebSocket closes after this; it reconnects when shown
 
 
@@ -48,6 +55,10 @@ def build_app(store: LiveStore, stylesheets: list[str], inactivity_timeout_ms: i
         update_title=None,
         on_error=callback_failed,
     )
+    # the page's language, for screen readers' pronunciation (WCAG 3.1.1), and its colour theme
+    # before the first paint (no white flash on a dark system)
+    app.index_string = (app.index_string.replace("<html>", '<html lang="en">', 1)
+                        .replace("{%css%}", "{%css%}\n        " + THEME_BEFORE_PAINT, 1))
     for page in PAGES:
         _register_page(page)
     app.layout = lambda: shell.layout(PAGES)

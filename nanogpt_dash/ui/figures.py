@@ -28,9 +28,14 @@ import numpy as np
 
 from ..views import X_MODES, Points, Shown, chart_y
 
-# Tableau 10: distinct, readable on white, and colour-blind friendlier than the Plotly default.
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+# Okabe & Ito's palette ("Color Universal Design", 2002): its colours stay apart for the common
+# colour-vision deficiencies (protanopia, deuteranopia, tritanopia), which Tableau 10's do not.
+# Two of its eight are left out as run colours: yellow (#F0E442) is 1.2:1 against a white chart,
+# a line that cannot be seen; black (#000000) vanishes on the dark theme's background and reads as
+# an axis or annotation on the light one. Orange and sky blue are under 3:1 on white: every
+# line also has its name in the legend and hover box, and the Compare page adds a dash per run.
+BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"
+PALETTE = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY)
 # marker symbol and height (in the chart's 0..1 overlay axis) of each kind of non-finite value
 ERROR_MARKERS = {"NaN": ("x", 0.96), "+Inf": ("triangle-up", 0.96), "-Inf": ("triangle-down", 0.04)}
 # marker symbol and colour of an anomaly by severity: the symbol is the cue for who cannot tell the colours apart

@@ -26,6 +26,8 @@ FOCUS = "focus"  # which selected run the key numbers, sample and configuration 
 FOCUS_ROW = "focus-row"
 CONFIG = "config"
 MEMORY = "memory"
+MAIN = "main"  # the page's <main>, where the skip link goes
+THEME = "theme"  # auto, light or dark; assets/theme.js applies and remembers it
 
 
 def chart(name: str) -> str:

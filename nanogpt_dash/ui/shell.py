@@ -24,19 +24,28 @@ MAX_RATE_HZ = 10
 def layout(pages: tuple[ModuleType, ...]) -> html.Div:
     """The shell; a new tab id on every page load, so that each tab has its own push channel."""
     rate = dbc.InputGroup([
-        dbc.InputGroupText("updates/s"),
+        # a <label> styled as Bootstrap's input-group text: the select's accessible name
+        html.Label("updates/s", htmlFor=ids.RATE, className="input-group-text"),
         dbc.Select(id=ids.RATE, value=str(DEFAULT_RATE_HZ),
                    options=[{"label": str(hz), "value": str(hz)} for hz in range(1, MAX_RATE_HZ + 1)]),
     ], size="sm", className="ngd-rate")
-    links = dbc.Nav([dbc.NavItem(dbc.NavLink(page.NAME, href=page.PATH, id=ids.nav(page.PATH), active="exact"))
-                     for page in sorted(pages, key=lambda p: p.ORDER)], navbar=True, className="me-auto ngd-nav")
-    navbar = dbc.Navbar(dbc.Container([
+    theme = dbc.InputGroup([
+        html.Label("theme", htmlFor=ids.THEME, className="input-group-text"),
+        dbc.Select(id=ids.THEME, value="auto", options=[{"label": "auto", "value": "auto"},
+                                                        {"label": "light", "value": "light"},
+                                                        {"label": "dark", "value": "dark"}]),
+    ], size="sm", className="ngd-rate")
+    links = html.Nav(dbc.Nav([dbc.NavItem(dbc.NavLink(page.NAME, href=page.PATH, id=ids.nav(page.PATH), active="exact"))
+                              for page in sorted(pages, key=lambda p: p.ORDER)], navbar=True, className="ngd-nav"),
+                     className="me-auto", **{"aria-label": "pages"})
+    # landmarks: a banner (<header>) holding the page links (<nav>), then <main>
+    navbar = html.Header(dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("nanogpt_dash", className="fw-bold"),
         links,
         html.Div([export_menu.layout(),
-                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="me-3 ngd-connection"), rate],
-                 className="d-flex align-items-center"),
-    ], fluid=True), color="dark", dark=True, className="mb-3", tag="header")
+                  dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="ngd-connection"), rate, theme],
+                 className="d-flex align-items-center flex-wrap gap-2"),
+    ], fluid=True), color="dark", dark=True, tag="div", role="none"), className="mb-3")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
         dcc.Location(id=ids.URL, refresh=False),
@@ -49,8 +58,9 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         # the server bumps this text with every push and heartbeat; assets/push.js watches it
         html.Span(id=ids.PULSE, hidden=True),
         html.Div(id=ids.MEMORY),
+        html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable ngd-skip"),
         navbar,
-        html.Main(dash.page_container),
+        html.Main(dash.page_container, id=ids.MAIN, tabIndex="-1"),
     ])
 
 
@@ -97,6 +107,10 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...], analyse
         Input(ids.URL, "pathname"), State(ids.VIEW, "data"),
         prevent_initial_call=True,
     )
+
+    # the colour theme: the system's (auto) or the one chosen here, remembered by the browser;
+    # applied in the browser only (CSS, charts included), nothing is sent again (assets/theme.js)
+    app.clientside_callback(ClientsideFunction("ngdTheme", "choose"), Output(ids.THEME, "value"), Input(ids.THEME, "value"))
 
     # the view in the address bar (replaceState: no reload, no new history entry per slider move)
     # and in the navbar links, so that moving to another page keeps the selected runs

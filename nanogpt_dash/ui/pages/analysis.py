@@ -29,7 +29,7 @@ from ...store import Event
 from ...system import CPU_PERCENT, GPU_MEM_MB, GPU_UTIL, RSS_MB
 from ...views import prepare
 from .. import ids
-from ..figures import ANOMALY_MARKERS, POINT_ANOMALIES
+from ..figures import ANOMALY_MARKERS, BLUE, GREEN, ORANGE, POINT_ANOMALIES, VERMILLION
 from ..query import query_runs
 
 PATH = "/analysis"
@@ -47,6 +47,7 @@ CHART_BUDGET = 2000
 MIN_FORECAST_EVALS = 2
 LISTED = 200  # newest anomalies listed
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
+# on the charts each severity has its own marker shape too: colour is never the only cue
 GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False}
 
 
@@ -213,7 +214,8 @@ def anomaly_markers(events: Sequence[AnomalyEvent], keys: tuple[str, ...], x_of_
             "y": [e.value if np.isfinite(e.value) else None for e in marked],
             "marker": {"symbol": [symbol for symbol, _ in looks], "color": [color for _, color in looks], "size": 12,
                        "line": {"width": 2, "color": [color for _, color in looks]}},
-            "text": [e.message for e in marked], "hovertemplate": "%{text}<extra></extra>", "meta": {"role": "anomalies"}}
+            "text": [f"{e.severity}: {e.message}" for e in marked], "hovertemplate": "%{text}<extra></extra>",
+            "meta": {"role": "anomalies"}}
 
 
 def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
@@ -222,21 +224,21 @@ def loss_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
     if LOSS in analysis.series:
         step, value, wall = analysis.series[LOSS]
         shown, _ = prepare(step.astype(np.float64), value, step, wall, budget=CHART_BUDGET, smoothing=SMOOTHING)
-        fig.add_scatter(x=shown.x, y=shown.y, name="train", mode="lines", line={"color": "#4e79a7", "width": 1},
+        fig.add_scatter(x=shown.x, y=shown.y, name="train", mode="lines", line={"color": BLUE, "width": 1},
                         opacity=0.3, meta={"key": LOSS, "role": "raw"})
         fig.add_scatter(x=shown.smooth_at.x, y=shown.smooth, name=f"train (smoothed {SMOOTHING})", mode="lines",
-                        line={"color": "#4e79a7", "width": 2}, meta={"key": LOSS, "role": "smooth"})
+                        line={"color": BLUE, "width": 2}, meta={"key": LOSS, "role": "smooth"})
     if VAL in analysis.series:
         step, value, _ = analysis.series[VAL]
-        fig.add_scatter(x=step, y=value, name="val", mode="lines+markers", line={"color": "#f28e2b", "dash": "dash"},
+        fig.add_scatter(x=step, y=value, name="val", mode="lines+markers", line={"color": ORANGE, "dash": "dash"},
                         meta={"key": VAL, "role": "line"})
     fc = analysis.forecast
     if fc is not None:
         fig.add_scatter(x=np.r_[fc.curve_step, fc.curve_step[::-1]], y=np.r_[fc.curve_high, fc.curve_low[::-1]],
-                        fill="toself", fillcolor="rgba(242,142,43,0.18)", line={"width": 0}, hoverinfo="skip",
+                        fill="toself", fillcolor="rgba(230,159,0,0.18)", line={"width": 0}, hoverinfo="skip",
                         name="forecast 90 % band", meta={"role": "band"})
         fig.add_scatter(x=fc.curve_step, y=fc.curve, name=f"val forecast: {fc.value:.3f} at {fc.target_step}",
-                        mode="lines", line={"color": "#f28e2b", "dash": "dot"}, meta={"role": "forecast"})
+                        mode="lines", line={"color": ORANGE, "dash": "dot"}, meta={"role": "forecast"})
     markers = anomaly_markers(analysis.events, (LOSS, VAL))
     if markers is not None:
         fig.add_trace(markers)
@@ -249,18 +251,20 @@ def system_figure(analysis: RunAnalysis, focus: int | None = None) -> go.Figure:
     """Step time beside CPU/GPU use and memory, on one step axis: a slow stretch shows its cause."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("step time (ms)", "CPU % (process) · GPU util %", "memory (MB)"))
-    rows = ((1, "iter_ms", "step time", "#59a14f"), (2, CPU_PERCENT, "CPU %", "#4e79a7"),
-            (2, GPU_UTIL, "GPU util %", "#e15759"), (3, RSS_MB, "RSS", "#4e79a7"), (3, GPU_MEM_MB, "GPU memory", "#e15759"))
-    for row, key, label, color in rows:
+    # two series share a row: the GPU's is dashed, so that colour is not the only thing telling them apart
+    rows = ((1, "iter_ms", "step time", GREEN, "solid"), (2, CPU_PERCENT, "CPU %", BLUE, "solid"),
+            (2, GPU_UTIL, "GPU util %", VERMILLION, "dash"), (3, RSS_MB, "RSS", BLUE, "solid"),
+            (3, GPU_MEM_MB, "GPU memory", VERMILLION, "dash"))
+    for row, key, label, color, dash in rows:
         if key not in analysis.series:
             continue
         step, value, wall = analysis.series[key]
         shown, _ = prepare(step.astype(np.float64), value, step, wall, budget=CHART_BUDGET)
-        fig.add_scatter(x=shown.x, y=shown.y, name=label, mode="lines", line={"color": color, "width": 1.5},
+        fig.add_scatter(x=shown.x, y=shown.y, name=label, mode="lines", line={"color": color, "width": 1.5, "dash": dash},
                         row=row, col=1, meta={"key": key})
     for row in (1, 2, 3):
         if not any(k in analysis.series for r, k, *_ in rows if r == row):
-            fig.add_annotation(text="not logged by this run", showarrow=False, x=0.5, y=0.5, font={"color": "#888"},
+            fig.add_annotation(text="not logged by this run", showarrow=False, x=0.5, y=0.5, font={"color": "#6c757d"},
                                xref=f"x{row} domain" if row > 1 else "x domain",
                                yref=f"y{row} domain" if row > 1 else "y domain")
     _decorate(fig, focus, focus_range(analysis, focus))
@@ -350,7 +354,9 @@ def summary_table(analysis: RunAnalysis) -> dbc.Table:
                                 html.Td(str(s.best_step) if r and s.best_step is not None else "–"),
                                 html.Td(f"{s.count}" + (f" ({s.nonfinite} non-finite)" if s.nonfinite else ""))])
                        for s, r in zip(analysis.summaries, ranked)])
-    return dbc.Table([head, body], size="sm", striped=True, responsive=True, className="mb-0 small text-nowrap ngd-summary")
+    # a table wider than its card scrolls sideways: the scrolling box takes keyboard focus (arrow keys scroll it)
+    return html.Div(dbc.Table([head, body], size="sm", striped=True, className="mb-0 small text-nowrap ngd-summary"),
+                    className="table-responsive", tabIndex="0", role="region", **{"aria-label": "summary of every metric"})
 
 
 def time_to_text(analysis: RunAnalysis, target: float | None) -> str:
@@ -372,7 +378,7 @@ def sample_options(analysis: RunAnalysis) -> list[dict]:
     for e in reversed(analysis.samples):
         at = np.flatnonzero(vs == e.step)
         val = f" · val loss {vv[at[-1]]:.4f}" if len(at) else ""
-        out.append({"label": f"step {e.step}{val}", "value": e.step})
+        out.append({"label": f"step {e.step}{val}", "value": str(e.step)})  # a <select>'s values are text
     return out
 
 
@@ -389,7 +395,7 @@ def sample_view(analysis: RunAnalysis, step: int | None) -> html.Div:
 
 
 def _card(title: str, body, **kwargs) -> dbc.Card:
-    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(body, **kwargs)], className="mb-3")
+    return dbc.Card([dbc.CardHeader(html.H2(title, className="h6 mb-0 ngd-card-title")), dbc.CardBody(body, **kwargs)], className="mb-3")
 
 
 def layout(**query) -> html.Div:
@@ -404,13 +410,14 @@ def layout(**query) -> html.Div:
     except ValueError:
         target = None
     controls = dbc.Row([
-        dbc.Col(dbc.InputGroup([dbc.InputGroupText("run"),
+        dbc.Col(dbc.InputGroup([html.Label("run", htmlFor=ids.ANA_RUN, className="input-group-text"),
                                 dbc.Select(id=ids.ANA_RUN, value=runs[0] if runs else None, options=[])]), xs=12, md=6),
-        dbc.Col(dbc.InputGroup([dbc.InputGroupText("time to loss"),
+        dbc.Col(dbc.InputGroup([html.Label("time to loss", htmlFor=ids.ANA_TARGET, className="input-group-text"),
                                 dbc.Input(id=ids.ANA_TARGET, type="number", value=target, step="any",
                                           placeholder="e.g. 1.5", debounce=True)]), xs=12, md=6),
     ], className="g-2 mb-2")
     return html.Div([
+        html.H1("Analysis of a run", className="visually-hidden"),
         dcc.Store(id=ids.ANA_FOCUS, data=focus),
         dcc.Store(id=ids.ANA_LISTED),
         dbc.Container([
@@ -423,8 +430,8 @@ def layout(**query) -> html.Div:
                          dcc.Graph(id=ids.ANA_SYSTEM, config=GRAPH_CONFIG, className="mb-3")], xs=12, xl=7),
                 dbc.Col([_card("Anomalies", html.Div(id=ids.ANA_ANOMALIES), className="p-0 ngd-anomalies",
                                style={"maxHeight": "360px", "overflowY": "auto"}),
-                         _card("Text samples", [dcc.Dropdown(id=ids.ANA_SAMPLE_STEP, options=[], clearable=False,
-                                                             placeholder="step", className="mb-2"),
+                         _card("Text samples", [dbc.Label("sample of step", html_for=ids.ANA_SAMPLE_STEP, className="visually-hidden"),
+                                                dbc.Select(id=ids.ANA_SAMPLE_STEP, options=[], className="mb-2"),
                                                 html.Div(id=ids.ANA_SAMPLE)]),
                          _card("Summary", html.Div(id=ids.ANA_SUMMARY))], xs=12, xl=5),
             ]),
@@ -488,7 +495,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
         options = sample_options(analysis)
         steps = [o["value"] for o in options]
         chosen = step if step in steps else (steps[0] if steps else None)
-        return options, (chosen if chosen != step else no_update), sample_view(analysis, chosen)
+        return options, (chosen if chosen != step else no_update), sample_view(analysis, int(chosen) if chosen else None)
 
     # the shell's pusher sends ids.DATA for the page in ids.VIEW: claim it (a tab may come from Live)
     @app.callback(Output(ids.VIEW, "data", allow_duplicate=True), Input(ids.ANA_RUN, "value"),

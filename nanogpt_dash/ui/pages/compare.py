@@ -175,12 +175,15 @@ def diff_table(configs: dict[str, dict], show_all: bool, styles: dict[str, dict]
     rows = config_diff(configs, show_all=show_all)
     if not rows:
         return html.Div("the runs' configurations are identical", className="text-muted small")
-    head = html.Thead(html.Tr([html.Th("key")] + [html.Th(r, style={"color": styles[r]["color"]}) for r in configs]))
+    # the run's colour as a swatch beside its name: coloured text would fail contrast for half the palette
+    swatch = {r: html.Span(className="ngd-swatch", style={"backgroundColor": styles[r]["color"]}) for r in configs}
+    head = html.Thead(html.Tr([html.Th("key")] + [html.Th([swatch[r], r]) for r in configs]))
     body = html.Tbody([html.Tr([html.Td(row.key, className="fw-semibold" if row.differs else None)]
                                + [html.Td(str(row.values[r])) for r in configs],
                                className="ngd-diff-row" + (" table-warning" if row.differs and show_all else ""))
                        for row in rows])
-    return dbc.Table([head, body], size="sm", responsive=True, className="mb-0 ngd-diff")
+    return html.Div(dbc.Table([head, body], size="sm", className="mb-0 ngd-diff"), className="table-responsive",
+                    tabIndex="0", role="region", **{"aria-label": "configurations of the runs"})
 
 
 def _numeric(value: object) -> float | None:
@@ -287,47 +290,55 @@ def layout(**query) -> html.Div:
     except ValueError:
         target = None
     controls = dbc.Card(dbc.CardBody([
-        dbc.Label("runs (2–10)", className="small mb-1"),
-        dcc.Dropdown(id=ids.CMP_RUNS, multi=True, value=runs, options=[{"label": r, "value": r} for r in runs],
-                     placeholder="pick 2 to 10 runs", className="mb-2"),
+        # native controls (checkboxes, selects): each has a label that screen readers announce, and
+        # they work by keyboard and touch in every browser (Dash 4's dcc.Dropdown hides a focusable
+        # input from screen readers, which axe-core reports as a serious violation)
+        html.Fieldset([
+            html.Legend("runs (2–10)", className="small mb-1 ngd-legend"),
+            dbc.Checklist(id=ids.CMP_RUNS, value=runs, options=[{"label": r, "value": r} for r in runs],
+                          inline=True, className="ngd-cmp-runs"),
+        ], className="mb-2"),
         dbc.Row([
-            dbc.Col([dbc.Label("metric", className="small mb-1"),
-                     dcc.Dropdown(id=ids.CMP_METRIC, value=metric, clearable=False,
-                                  options=[{"label": metric, "value": metric}])], xs=12, md=4),
-            dbc.Col([dbc.Label("x axis", className="small mb-1"),
+            dbc.Col([dbc.Label("metric", html_for=ids.CMP_METRIC, className="small mb-1"),
+                     dbc.Select(id=ids.CMP_METRIC, value=metric, options=[{"label": metric, "value": metric}])], xs=12, md=4),
+            dbc.Col([dbc.Label("x axis", html_for=ids.CMP_X, className="small mb-1"),
                      dbc.Select(id=ids.CMP_X, value=x_mode, options=[{"label": v, "value": k} for k, v in X_MODES.items()])],
                     xs=6, md=3),
-            dbc.Col([dbc.Label("smoothing", className="small mb-1"),
+            dbc.Col([dbc.Label("smoothing", html_for=ids.CMP_SMOOTH, className="small mb-1"),
                      dcc.Slider(id=ids.CMP_SMOOTH, min=0, max=0.99, step=0.01, value=round(smooth, 2),
                                 marks={0: "0", 0.5: "0.5", 0.99: "0.99"}, updatemode="mouseup")], xs=6, md=5),
         ], className="g-2"),
     ]), className="mb-3")
     return html.Div([
+        html.H1("Compare runs", className="visually-hidden"),
         dcc.Store(id=ids.CMP_FILTER),
         dcc.Store(id=ids.CMP_ZOOM),  # the side-by-side charts' shared range per metric and x axis
         dbc.Container([
             controls,
             html.Div(id=ids.CMP_NOTE),
             dcc.Graph(id=ids.CMP_OVERLAY, config=GRAPH_CONFIG, className="mb-3", style={"height": "460px"}),
-            html.H6("Side by side (zoom one, all follow)", className="mt-2"),
+            html.H2("Side by side (zoom one, all follow)", className="h6 mt-2"),
             dbc.Row(id=ids.CMP_SIDE_ROW, className="g-2 mb-3"),
             dbc.Row([
-                dbc.Col(dbc.Card([dbc.CardHeader(["Configuration ", dbc.Switch(id=ids.CMP_DIFF_ALL, label="show all keys",
-                                                                               value=query.get("all") == "1",
-                                                                               className="d-inline-block ms-3 small")]),
+                dbc.Col(dbc.Card([dbc.CardHeader([html.H2("Configuration", className="h6 mb-0 ngd-card-title d-inline-block"),
+                                                  dbc.Switch(id=ids.CMP_DIFF_ALL, label="show all keys",
+                                                             value=query.get("all") == "1", className="d-inline-block ms-3 small")]),
                                   dbc.CardBody(html.Div(id=ids.CMP_DIFF))], className="mb-3"), xs=12, xl=5),
-                dbc.Col(dbc.Card([dbc.CardHeader(dbc.InputGroup([
-                    dbc.InputGroupText("Summary · target loss"),
-                    dbc.Input(id=ids.CMP_TARGET, type="number", value=target, step="any", debounce=True,
-                              placeholder="e.g. 1.5")], size="sm")),
+                dbc.Col(dbc.Card([dbc.CardHeader(html.Div([
+                    html.H2("Summary", className="h6 mb-0 ngd-card-title me-3"),
+                    dbc.InputGroup([
+                        html.Label("target loss", htmlFor=ids.CMP_TARGET, className="input-group-text"),
+                        dbc.Input(id=ids.CMP_TARGET, type="number", value=target, step="any", debounce=True,
+                                  placeholder="e.g. 1.5")], size="sm", className="flex-grow-1 w-auto")],
+                    className="d-flex align-items-center")),
                     dbc.CardBody(dash_table.DataTable(
                         id=ids.CMP_SUMMARY, sort_action="native", sort_by=[{"column_id": "best_val", "direction": "asc"}],
                         columns=[{"id": c, "name": n, "type": t} for c, n, t in SUMMARY_COLUMNS], data=[],
                         style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif"},
                         style_header={"fontWeight": "600"}))], className="mb-3"), xs=12, xl=7),
             ]),
-            html.Div([html.H6("Hyperparameters that differ, against best val loss (drag along an axis to filter the runs "
-                              "shown above)", className="mt-2"),
+            html.Div([html.H2("Hyperparameters that differ, against best val loss (drag along an axis to filter the runs "
+                              "shown above)", className="h6 mt-2"),
                       # a phone scrolls the axes sideways rather than squeezing them together
                       html.Div(dcc.Graph(id=ids.CMP_PARCOORDS, config=GRAPH_CONFIG, style={"minWidth": "760px"},
                                          className="mb-3"), style={"overflowX": "auto"})],

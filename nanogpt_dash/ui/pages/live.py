@@ -89,12 +89,12 @@ def layout(**query) -> html.Div:
         for c in CHARTS
     ]
     runs_card = dbc.Card([
-        dbc.CardHeader("Runs"),
+        dbc.CardHeader(html.H2("Runs", className="h6 mb-0 ngd-card-title")),
         dbc.CardBody(dbc.Checklist(id=ids.RUN_SELECT, options=[], value=view.runs, className="ngd-runs")),
     ], className="mb-3")
     options = (["log"] if view.log else []) + (["superseded"] if view.superseded else [])
     view_card = dbc.Card([
-        dbc.CardHeader("View"),
+        dbc.CardHeader(html.H2("View", className="h6 mb-0 ngd-card-title")),
         dbc.CardBody([
             dbc.Label("x axis", html_for=ids.X_MODE, className="small mb-1"),
             dbc.Select(id=ids.X_MODE, value=view.x, size="sm", className="mb-2",
@@ -108,7 +108,7 @@ def layout(**query) -> html.Div:
             ]),
         ]),
     ], className="mb-3")
-    sample_card = dbc.Card([dbc.CardHeader("Latest sample"), dbc.CardBody(html.Div(id=ids.SAMPLE))], className="mb-3")
+    sample_card = dbc.Card([dbc.CardHeader(html.H2("Latest sample", className="h6 mb-0 ngd-card-title")), dbc.CardBody(html.Div(id=ids.SAMPLE))], className="mb-3")
     config_card = dbc.Card(dbc.CardBody(html.Details([
         html.Summary("Configuration", className="fw-semibold"),
         html.Div(id=ids.CONFIG, className="mt-2"),
@@ -118,6 +118,7 @@ def layout(**query) -> html.Div:
         dbc.Select(id=ids.FOCUS, value=view.focus or None, options=[], size="sm", className="ngd-focus-select"),
     ], id=ids.FOCUS_ROW, className="d-flex align-items-center mb-2", hidden=True)
     return html.Div([
+        html.H1("Live training", className="visually-hidden"),
         dcc.Store(id=ids.WIDTH),
         dcc.Store(id=ids.POINTS),
         dcc.Store(id=ids.RESYNC),

@@ -67,7 +67,7 @@ def layout(**query: Any) -> html.Div:
     fields.append(dbc.Col(dbc.Checklist(id=ids.model_field("bias"), switch=True, className="mt-2 small",
                                         options=[{"label": "bias", "value": "bias"}], value=[]), xs=12))
     config_card = dbc.Card([
-        dbc.CardHeader("Model"),
+        dbc.CardHeader(html.H2("Model", className="h6 mb-0 ngd-card-title")),
         dbc.CardBody([
             dbc.Label("run or preset", html_for=ids.MODEL_SOURCE, className="small mb-1"),
             dbc.Select(id=ids.MODEL_SOURCE, value=_source_value(query), size="sm", className="mb-2"),
@@ -78,8 +78,8 @@ def layout(**query: Any) -> html.Div:
     ], className="mb-3")
     toolbar = html.Div([
         dbc.ButtonGroup([
-            dbc.Button("−", id=ids.MODEL_ZOOM_OUT, size="sm", color="secondary", outline=True, title="zoom out"),
-            dbc.Button("+", id=ids.MODEL_ZOOM_IN, size="sm", color="secondary", outline=True, title="zoom in"),
+            dbc.Button(_icon("−", "zoom out"), id=ids.MODEL_ZOOM_OUT, size="sm", color="secondary", outline=True, title="zoom out"),
+            dbc.Button(_icon("+", "zoom in"), id=ids.MODEL_ZOOM_IN, size="sm", color="secondary", outline=True, title="zoom in"),
             dbc.Button("fit", id=ids.MODEL_FIT, size="sm", color="secondary", outline=True, title="fit to screen"),
         ], className="me-2 mb-2"),
         dbc.ButtonGroup([
@@ -96,6 +96,7 @@ def layout(**query: Any) -> html.Div:
                            dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3 d-inline-block",
                                          options=[{"label": "follow latest", "value": "follow"}], value=["follow"])],
                           className="d-flex align-items-center"),
+                 dbc.Label("step of the statistics", html_for=ids.MODEL_STEP, className="visually-hidden"),
                  dcc.Slider(id=ids.MODEL_STEP, min=0, max=0, step=1, value=0, marks={}, updatemode="drag")], xs=12, md=5),
         dbc.Col(html.Div(id=ids.MODEL_LEGEND), xs=12, md=3),
     ], className="g-2 mb-2")
@@ -117,18 +118,20 @@ def layout(**query: Any) -> html.Div:
     ]), className="mb-3")
     heatmap_card = dbc.Card([
         dbc.CardHeader(html.Div([
-            html.Span("Layer statistics over training", className="me-3"),
+            html.H2("Layer statistics over training", className="h6 mb-0 ngd-card-title me-3"),
+            dbc.Label("statistic", html_for=ids.MODEL_HEATMAP_STAT, className="visually-hidden"),
             dbc.Select(id=ids.MODEL_HEATMAP_STAT, size="sm", value="act_std", style={"maxWidth": "16rem"},
                        options=[{"label": STAT_LABELS[s], "value": s} for s in STATS]),
         ], className="d-flex align-items-center flex-wrap")),
         dbc.CardBody(dcc.Graph(id=ids.MODEL_HEATMAP, config=GRAPH_CONFIG, figure=_empty_figure(""))),
     ], className="mb-3")
     attention_card = dbc.Card([
-        dbc.CardHeader("Attention on the probe text (the first tokens of the validation set)"),
+        dbc.CardHeader(html.H2("Attention on the probe text (the first tokens of the validation set)", className="h6 mb-0 ngd-card-title")),
         dbc.CardBody([
             html.P("Each map: a row is a query (the token looking back), a column a key (the token it looks at); "
                    "brightness is the attention probability, and each row sums to 1.", className="small text-muted mb-1"),
             html.Div(id=ids.MODEL_ATTN_LABEL, className="small mb-1"),
+            dbc.Label("eval step of the attention maps", html_for=ids.MODEL_ATTN_STEP, className="visually-hidden"),
             dcc.Slider(id=ids.MODEL_ATTN_STEP, min=0, max=0, step=1, value=0, marks={}),
             dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure("")),
             dbc.Row([
@@ -141,6 +144,7 @@ def layout(**query: Any) -> html.Div:
         ]),
     ], className="mb-3")
     return html.Div([
+        html.H1("The model and its layers", className="visually-hidden"),
         dcc.Store(id=ids.MODEL_PULSE),
         dcc.Store(id=ids.MODEL_ASPECT),
         dcc.Store(id=ids.MODEL_CONFIG),
@@ -155,6 +159,11 @@ def layout(**query: Any) -> html.Div:
             dbc.Col(attention_card, xs=12, lg={"size": 9, "offset": 3, "order": 4}),
         ]), fluid=True),
     ])
+
+
+def _icon(symbol: str, name: str) -> list:
+    """A button's content: a symbol for the eye, its name for screen readers (which read "−" as "minus")."""
+    return [html.Span(symbol, **{"aria-hidden": "true"}), html.Span(name, className="visually-hidden")]
 
 
 def _empty_figure(message: str) -> dict:
@@ -247,7 +256,7 @@ def detail_view(arch: Architecture, node_id: str) -> list:
                              html.Td(t.share, title=t.note)]) for t in d.tensors]),
     ], size="sm", className="mb-2") if d.tensors else html.P("No parameters: this step only computes.", className="text-muted")
     children = [
-        html.H6(d.title, className="mb-1"),
+        html.H3(d.title, className="h6 mb-1"),
         html.Code(d.node_id, className="small d-block mb-2"),
         html.Dl([item for k, v in d.summary for item in (html.Dt(k, className="small"), html.Dd(v, className="small mb-1"))]),
         table,
