@@ -231,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rates", default="5,10", help="updates/s to measure, in order")
     parser.add_argument("--all-metrics", action="store_true", help="log the four charted metrics per step")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="abort after this long in all")
+    parser.add_argument("--server-args", default="", help="extra flags for the dashboard server, e.g. --nice=0")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -242,7 +243,7 @@ def main() -> None:
         run.log({"train/loss": 4.0, "lr": 6e-4, "grad_norm": 1.0, "tokens_per_sec": 2.5e4}, step=0)
         run.flush()
         port = free_port()
-        server = start_server(runs_dir, port)
+        server = start_server(runs_dir, port, *args.server_args.split())
         with deadline(args.max_seconds, lambda: stop_process(server)):
             try:
                 server_proc = psutil.Process(server.pid)
