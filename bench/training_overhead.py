@@ -50,8 +50,14 @@ def train(runs_dir: Path, name: str, iters: int, dashboard: bool, port: int, eva
     return [(int(m.group(1)), float(m.group(2))) for m in map(ITER.match, out.splitlines()) if m]
 
 
-def browser_processes() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+def browser_cpu() -> dict[int, float]:
+    """CPU seconds so far of each Chromium process, by pid (processes come and go with the viewers' contexts)."""
+    return {p.pid: cpu_seconds([p]) for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()}
+
+
+def browser_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the browser used since `before`, counting only processes alive at both ends or started since."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in browser_cpu().items())
 
 
 def main() -> None:
@@ -83,10 +89,9 @@ def main() -> None:
                         page.goto(f"http://127.0.0.1:{port}/?run={run_name}")
                         page.wait_for_selector(f"#{ids.PULSE}:not(:empty)", state="attached", timeout=60_000)
                     time.sleep(2.0 if viewers else 0.0)  # loaded and settled: watching starts with training
-                    before = (time.monotonic(), cpu_seconds([server_proc]), cpu_seconds(browser_processes()))
+                    t0, server0, browser0 = time.monotonic(), cpu_seconds([server_proc]), browser_cpu()
                     steps = train(runs_dir, run_name, args.iters, dashboard, port, args.eval_interval)
-                    after = (time.monotonic(), cpu_seconds([server_proc]), cpu_seconds(browser_processes()))
-                    cpu[name].append(tuple(a - b for a, b in zip(after, before)))
+                    cpu[name].append((time.monotonic() - t0, cpu_seconds([server_proc]) - server0, browser_cpu_since(browser0)))
                     for context in contexts:
                         context.close()
                     times[name] += [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
