@@ -54,7 +54,7 @@ def context(browser):
     contexts = []
 
     def factory(**options):
-        ctx = browser.new_context(viewport={"width": 1440, "height": 900}, **options)
+        ctx = browser.new_context(**{"viewport": {"width": 1440, "height": 900}, **options})
         contexts.append(ctx)
         return ctx
 

@@ -1,0 +1,69 @@
+"""Phones, tablets and desktops: every page fits its screen, and on touch screens every control is big enough for a finger."""
+
+from __future__ import annotations
+
+import pytest
+from test_accessibility import PAGES, context, open_page  # noqa: F401 (context is a fixture)
+
+DEVICES = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3},
+    "tablet": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+MIN_TARGET_PX = 44
+
+# Visible elements that reach past the right edge of the screen, outside any scrolling box of their own.
+OVERFLOWING_JS = """() => {
+    const width = document.documentElement.clientWidth;
+    const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement) {
+        const s = getComputedStyle(a); if (['auto', 'scroll', 'hidden', 'clip'].includes(s.overflowX)) return true; } return false; };
+    const out = [];
+    document.querySelectorAll('body *').forEach(el => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') return;
+        if (r.right > width + 1 && !scrolls(el)) out.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className}`.slice(0, 120));
+    });
+    return {scrollWidth: document.documentElement.scrollWidth, width: width, elements: out.slice(0, 20)};
+}"""
+
+# What a finger hits for each visible control: a checkbox or radio with its label, else the control's own box.
+# Plotly's own toolbar is left out (its buttons are Plotly's; enlarging them is still to do).
+TARGETS_JS = """(minimum) => {
+    const selector = 'a[href], button, input, select, textarea, [role=button], [role=slider], [role=tab], summary, '
+        + '.rc-slider-handle, .dash-dropdown, .Select-control';
+    const small = [];
+    document.querySelectorAll(selector).forEach(el => {
+        let box = el.getBoundingClientRect();
+        const style = getComputedStyle(el);
+        if (box.width === 0 || box.height === 0 || style.visibility === 'hidden' || el.closest('.modebar')) return;
+        if (el.matches('.visually-hidden-focusable:not(:focus)')) return;  // the skip link: keyboards only
+        if (el.type === 'checkbox' || el.type === 'radio') {
+            const label = el.closest('label') || (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`))
+                || el.parentElement;
+            if (label) box = label.getBoundingClientRect();
+        }
+        if (el.type === 'hidden') return;
+        if (box.width < minimum || box.height < minimum)
+            small.push(`${el.tagName.toLowerCase()}#${el.id}.${String(el.className).slice(0, 40)} `
+                       + `${Math.round(box.width)}x${Math.round(box.height)}`);
+    });
+    return small;
+}"""
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_fits_the_screen_without_sideways_scrolling(name, device, trained_runs, context):
+    port, _ = trained_runs
+    page = open_page(context, port, name, **DEVICES[device])
+    found = page.evaluate(OVERFLOWING_JS)
+    assert found["scrollWidth"] <= found["width"] and not found["elements"], found
+
+
+@pytest.mark.parametrize("device", ["phone", "tablet"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_on_touch_screens_every_control_is_a_finger_sized_target(name, device, trained_runs, context):
+    port, _ = trained_runs
+    page = open_page(context, port, name, **DEVICES[device])
+    small = page.evaluate(TARGETS_JS, MIN_TARGET_PX)
+    assert small == [], f"{len(small)} controls under {MIN_TARGET_PX} px on a {device}: " + "; ".join(small)
