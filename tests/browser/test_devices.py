@@ -67,3 +67,17 @@ def test_on_touch_screens_every_control_is_a_finger_sized_target(name, device, t
     page = open_page(context, port, name, **DEVICES[device])
     small = page.evaluate(TARGETS_JS, MIN_TARGET_PX)
     assert small == [], f"{len(small)} controls under {MIN_TARGET_PX} px on a {device}: " + "; ".join(small)
+
+
+def test_on_a_phone_the_key_numbers_and_the_loss_chart_fill_the_first_screen_and_the_pages_are_at_the_thumb(
+        trained_runs, context):
+    port, _ = trained_runs
+    page = open_page(context, port, "live", **DEVICES["phone"])
+    boxes = page.evaluate("""() => Object.fromEntries(['#kpis', '#chart-loss', '.ngd-nav'].map(s => {
+        const b = document.querySelector(s).getBoundingClientRect(); return [s, [b.top, b.bottom]]; }))""")
+    nav_top, screen = boxes[".ngd-nav"][0], DEVICES["phone"]["viewport"]["height"]
+    assert boxes[".ngd-nav"][1] == screen and nav_top > screen - 80, f"the page links are a bar at the bottom: {boxes}"
+    for essential in ("#kpis", "#chart-loss"):
+        assert 0 <= boxes[essential][0] and boxes[essential][1] <= nav_top, f"{essential} is not all on the first screen: {boxes}"
+    texts = page.inner_text("#kpis")
+    assert all(word in texts.lower() for word in ("step", "best val loss", "eta", "finished")), texts

@@ -315,7 +315,7 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
     ]
     return dbc.Row([
         dbc.Col(html.Div([html.Div(label, className="ngd-kpi-label"), html.Div(value, className="ngd-kpi-value")],
-                         className="ngd-kpi"), xs=6, md=3, xxl=True, className="mb-2")
+                         className="ngd-kpi"), xs=4, md=3, xxl=True, className="mb-2")
         for label, value in items
     ], className="g-2")
 
