@@ -81,3 +81,36 @@ def test_on_a_phone_the_key_numbers_and_the_loss_chart_fill_the_first_screen_and
         assert 0 <= boxes[essential][0] and boxes[essential][1] <= nav_top, f"{essential} is not all on the first screen: {boxes}"
     texts = page.inner_text("#kpis")
     assert all(word in texts.lower() for word in ("step", "best val loss", "eta", "finished")), texts
+
+
+def test_rotating_a_phone_reflows_the_charts_and_keeps_every_point_the_zoom_and_the_runs(runs_dir, server, open_page):
+    from browsing import SteadyWriter
+
+    port, _ = server
+    with SteadyWriter(runs_dir / "rot", interval=0.05):
+        view = open_page(width=390, height=844)
+        view.page.goto(f"http://127.0.0.1:{port}/?runs=rot")
+        view.wait_until(lambda: view.points(run="rot") > 40, what="points before the zoom")
+        view.page.wait_for_timeout(2000)  # the first width measurement redraws the charts a moment after load
+
+        def zoomed() -> bool:
+            if "zoom_loss=5,25" not in view.page.url:
+                view.relayout("loss", {"xaxis.range": [5, 25]})
+                view.page.wait_for_timeout(500)
+            return "zoom_loss=5,25" in view.page.url
+
+        view.wait_until(zoomed, what="the zoom in the URL")
+        for width, height in ((844, 390), (390, 844)):  # landscape, and back
+            before = view.points(run="rot")
+            plot_width = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot')._fullLayout.width")
+            view.page.set_viewport_size({"width": width, "height": height})
+            view.wait_until(lambda: view.page.evaluate(
+                "document.querySelector('#chart-loss .js-plotly-plot')._fullLayout.width") != plot_width,
+                what=f"the loss chart reflowed to {width} px")
+            view.wait_until(lambda: view.points(run="rot") > before + 10, what="new points after the rotation")
+            steps = view.steps(run="rot")
+            assert steps == list(range(steps[0], steps[0] + len(steps))), "no gap and no duplicate"
+            x_range = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range")
+            assert [round(v) for v in x_range] == [5, 25] and "zoom_loss=5,25" in view.page.url and "runs=rot" in view.page.url
+            assert view.page.is_checked("#run-select input[value='rot']")
+    assert view.errors == []
