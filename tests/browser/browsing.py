@@ -41,6 +41,22 @@ class Page:
         self.page.evaluate("([chart, update]) => Plotly.relayout(document.querySelector(`#chart-${chart} .js-plotly-plot`), update)",
                            [chart, update])
 
+    def zoom_until_in_url(self, chart: str, lo: float, hi: float) -> None:
+        """Zoom `chart`'s x axis to [lo, hi] and wait for the URL to say so.
+
+        The first width measurement redraws the charts a moment after load and can swallow a
+        relayout made meanwhile: wait for it, and zoom again while the URL has not followed."""
+        self.page.wait_for_timeout(2000)
+        wanted = f"zoom_{chart}={lo:g},{hi:g}"
+
+        def zoomed() -> bool:
+            if wanted not in self.page.url:
+                self.relayout(chart, {"xaxis.range": [lo, hi]})
+                self.page.wait_for_timeout(1000)
+            return wanted in self.page.url
+
+        self.wait_until(zoomed, what=f"{wanted} in the URL")
+
     def wait_until(self, condition, timeout: float = 30.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -80,3 +96,32 @@ class SteadyWriter:
         self._stop.set()
         self._thread.join()
         self.run.finish()
+
+
+# Each page on the trained_runs fixture's runs, and what shows that it has drawn what a user
+# would see (an audit or a measurement then sees it too).
+RUNS = "lr-a,lr-b"
+
+PAGES = {
+    "live": ("/?runs=" + RUNS, """() => {
+        const el = document.querySelector('#chart-loss .js-plotly-plot');
+        return !!(el && el.data && el.data.some(t => t.x && t.x.length > 10))
+            && document.querySelectorAll('#kpis .ngd-kpi').length > 0 && !!document.querySelector('#run-select .ngd-status'); }"""),
+    "model": ("/model?runs=lr-a", """() => {
+        const el = document.querySelector('#model-heatmap .js-plotly-plot');
+        return !!(el && el.data && el.data.length) && !!document.querySelector('#model-graph canvas')
+            && !!document.querySelector('#model-totals dl'); }"""),
+    "analysis": ("/analysis?runs=lr-a", """() => !!document.querySelector('#analysis-summary table')
+        && !!document.querySelector('#analysis-velocity .card') && !!document.querySelector('#analysis-sample pre')"""),
+    "compare": ("/compare?runs=" + RUNS, """() => !!document.querySelector('.ngd-diff')
+        && document.querySelectorAll('[id*="compare-side"] .js-plotly-plot').length === 2
+        && document.querySelectorAll('#compare-runs input').length === 3"""),
+}
+
+
+def open_loaded(context, port: int, name: str, **options):
+    path, ready = PAGES[name]
+    page = context(**options).new_page()
+    page.goto(f"http://127.0.0.1:{port}{path}")
+    page.wait_for_function(ready, timeout=60_000, polling=200)
+    return page

@@ -68,3 +68,17 @@ def trained_runs(tmp_path_factory):
     yield port, runs_dir
     stop_process(proc)
 
+
+@pytest.fixture
+def context(browser):
+    """A browser context of its own per test (a colour scheme, reduced motion), closed afterwards."""
+    contexts = []
+
+    def factory(**options):
+        ctx = browser.new_context(**{"viewport": {"width": 1440, "height": 900}, **options})
+        contexts.append(ctx)
+        return ctx
+
+    yield factory
+    for ctx in contexts:
+        ctx.close()

@@ -12,30 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
+from browsing import PAGES, open_loaded
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 INSTALL = "npm install --no-save --prefix tests/browser axe-core@4.14.1"
 # WCAG 2.0, 2.1 and 2.2, levels A and AA (axe's tags); best practices are not part of the bar
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING = ("serious", "critical")
-RUNS = "lr-a,lr-b"
-
-# each page, and what shows that it has drawn what a user would see (the audit then sees it too)
-PAGES = {
-    "live": ("/?runs=" + RUNS, """() => {
-        const el = document.querySelector('#chart-loss .js-plotly-plot');
-        return !!(el && el.data && el.data.some(t => t.x && t.x.length > 10))
-            && document.querySelectorAll('#kpis .ngd-kpi').length > 0 && !!document.querySelector('#run-select .ngd-status'); }"""),
-    "model": ("/model?runs=lr-a", """() => {
-        const el = document.querySelector('#model-heatmap .js-plotly-plot');
-        return !!(el && el.data && el.data.length) && !!document.querySelector('#model-graph canvas')
-            && !!document.querySelector('#model-totals dl'); }"""),
-    "analysis": ("/analysis?runs=lr-a", """() => !!document.querySelector('#analysis-summary table')
-        && !!document.querySelector('#analysis-velocity .card') && !!document.querySelector('#analysis-sample pre')"""),
-    "compare": ("/compare?runs=" + RUNS, """() => !!document.querySelector('.ngd-diff')
-        && document.querySelectorAll('[id*="compare-side"] .js-plotly-plot').length === 2
-        && document.querySelectorAll('#compare-runs input').length === 3"""),
-}
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +29,6 @@ def axe_source() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return AXE
-
-
-@pytest.fixture
-def context(browser):
-    """A browser context of its own per test (a colour scheme, reduced motion), closed afterwards."""
-    contexts = []
-
-    def factory(**options):
-        ctx = browser.new_context(**{"viewport": {"width": 1440, "height": 900}, **options})
-        contexts.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in contexts:
-        ctx.close()
-
-
-def open_page(context, port: int, name: str, **options):
-    path, ready = PAGES[name]
-    page = context(**options).new_page()
-    page.goto(f"http://127.0.0.1:{port}{path}")
-    page.wait_for_function(ready, timeout=60_000, polling=200)
-    return page
 
 
 def describe(violations: list[dict]) -> str:
@@ -87,7 +47,7 @@ def describe(violations: list[dict]) -> str:
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_has_no_serious_or_critical_axe_violations(name, scheme, axe_source, trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, name, color_scheme=scheme)
+    page = open_loaded(context, port, name, color_scheme=scheme)
     assert page.get_attribute("html", "data-bs-theme") == scheme, "the theme follows the system's"
     page.add_script_tag(path=str(axe_source))
     result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
@@ -100,7 +60,7 @@ def test_page_has_no_serious_or_critical_axe_violations(name, scheme, axe_source
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_has_one_h1_and_banner_navigation_and_main_landmarks(name, trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, name)
+    page = open_loaded(context, port, name)
     found = page.evaluate("""() => ({
         h1: document.querySelectorAll('h1').length,
         main: document.querySelectorAll('main').length,
@@ -115,7 +75,7 @@ def test_page_has_one_h1_and_banner_navigation_and_main_landmarks(name, trained_
 
 def test_the_keyboard_focus_is_drawn_as_a_ring_on_every_kind_of_control(trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, "live")
+    page = open_loaded(context, port, "live")
     seen = {}
     for _ in range(60):  # Tab through the page: navbar links, selects, checkboxes, the slider, buttons
         page.keyboard.press("Tab")
@@ -141,8 +101,8 @@ def test_reduced_motion_turns_transitions_off(trained_runs, context):
     port, _ = trained_runs
     durations = """() => ['.form-check-input', '.form-select', '.dash-slider-thumb', '.btn']
         .map(sel => document.querySelector(sel)).filter(Boolean).map(el => getComputedStyle(el).transitionDuration)"""
-    moving = open_page(context, port, "live", reduced_motion="no-preference").evaluate(durations)
-    still = open_page(context, port, "live", reduced_motion="reduce").evaluate(durations)
+    moving = open_loaded(context, port, "live", reduced_motion="no-preference").evaluate(durations)
+    still = open_loaded(context, port, "live", reduced_motion="reduce").evaluate(durations)
     assert any(d != "0s" for d in moving), "Bootstrap animates these controls by default"
     assert still and all(set(d.split(", ")) == {"0s"} for d in still), still
 
@@ -152,7 +112,7 @@ CHART_TEXT = "() => getComputedStyle(document.querySelector('#chart-loss .main-s
 
 def test_the_theme_chosen_in_the_navbar_is_remembered_and_the_charts_follow_it(trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, "live", color_scheme="light")
+    page = open_loaded(context, port, "live", color_scheme="light")
     light_text = page.evaluate(CHART_TEXT)
     page.evaluate("() => { document.querySelector('#chart-loss .main-svg').ngdMark = true; }")
     page.select_option("#theme", "dark")

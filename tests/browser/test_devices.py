@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_accessibility import PAGES, context, open_page  # noqa: F401 (context is a fixture)
+from browsing import PAGES, open_loaded
 
 DEVICES = {
     "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3},
@@ -55,7 +55,7 @@ TARGETS_JS = """(minimum) => {
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_fits_the_screen_without_sideways_scrolling(name, device, trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, name, **DEVICES[device])
+    page = open_loaded(context, port, name, **DEVICES[device])
     found = page.evaluate(OVERFLOWING_JS)
     assert found["scrollWidth"] <= found["width"] and not found["elements"], found
 
@@ -64,7 +64,7 @@ def test_every_page_fits_the_screen_without_sideways_scrolling(name, device, tra
 @pytest.mark.parametrize("name", list(PAGES))
 def test_on_touch_screens_every_control_is_a_finger_sized_target(name, device, trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, name, **DEVICES[device])
+    page = open_loaded(context, port, name, **DEVICES[device])
     small = page.evaluate(TARGETS_JS, MIN_TARGET_PX)
     assert small == [], f"{len(small)} controls under {MIN_TARGET_PX} px on a {device}: " + "; ".join(small)
 
@@ -72,7 +72,7 @@ def test_on_touch_screens_every_control_is_a_finger_sized_target(name, device, t
 def test_on_a_phone_the_key_numbers_and_the_loss_chart_fill_the_first_screen_and_the_pages_are_at_the_thumb(
         trained_runs, context):
     port, _ = trained_runs
-    page = open_page(context, port, "live", **DEVICES["phone"])
+    page = open_loaded(context, port, "live", **DEVICES["phone"])
     boxes = page.evaluate("""() => Object.fromEntries(['#kpis', '#chart-loss', '.ngd-nav'].map(s => {
         const b = document.querySelector(s).getBoundingClientRect(); return [s, [b.top, b.bottom]]; }))""")
     nav_top, screen = boxes[".ngd-nav"][0], DEVICES["phone"]["viewport"]["height"]
@@ -83,7 +83,7 @@ def test_on_a_phone_the_key_numbers_and_the_loss_chart_fill_the_first_screen_and
     assert all(word in texts.lower() for word in ("step", "best val loss", "eta", "finished")), texts
 
 
-def test_rotating_a_phone_reflows_the_charts_and_keeps_every_point_the_zoom_and_the_runs(runs_dir, server, open_page):
+def test_rotating_a_phone_reflows_the_charts_and_keeps_the_zoomed_points_the_zoom_and_the_runs(runs_dir, server, open_page):
     from browsing import SteadyWriter
 
     port, _ = server
@@ -91,25 +91,21 @@ def test_rotating_a_phone_reflows_the_charts_and_keeps_every_point_the_zoom_and_
         view = open_page(width=390, height=844)
         view.page.goto(f"http://127.0.0.1:{port}/?runs=rot")
         view.wait_until(lambda: view.points(run="rot") > 40, what="points before the zoom")
-        view.page.wait_for_timeout(2000)  # the first width measurement redraws the charts a moment after load
-
-        def zoomed() -> bool:
-            if "zoom_loss=5,25" not in view.page.url:
-                view.relayout("loss", {"xaxis.range": [5, 25]})
-                view.page.wait_for_timeout(500)
-            return "zoom_loss=5,25" in view.page.url
-
-        view.wait_until(zoomed, what="the zoom in the URL")
+        view.zoom_until_in_url("loss", 5, 25)
+        # a zoomed chart holds the zoomed window at full detail and the newest points after it
+        in_view = [s for s in view.steps(run="rot") if 5 <= s <= 25]
+        assert in_view == list(range(5, 26))
         for width, height in ((844, 390), (390, 844)):  # landscape, and back
-            before = view.points(run="rot")
+            before = view.steps(run="rot")[-1]
             plot_width = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot')._fullLayout.width")
             view.page.set_viewport_size({"width": width, "height": height})
             view.wait_until(lambda: view.page.evaluate(
                 "document.querySelector('#chart-loss .js-plotly-plot')._fullLayout.width") != plot_width,
                 what=f"the loss chart reflowed to {width} px")
-            view.wait_until(lambda: view.points(run="rot") > before + 10, what="new points after the rotation")
+            view.wait_until(lambda: view.steps(run="rot")[-1] > before + 10, what="new points after the rotation")
             steps = view.steps(run="rot")
-            assert steps == list(range(steps[0], steps[0] + len(steps))), "no gap and no duplicate"
+            assert [s for s in steps if 5 <= s <= 25] == in_view, "the zoomed window keeps every point"
+            assert steps == sorted(set(steps)), "no duplicate"
             x_range = view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range")
             assert [round(v) for v in x_range] == [5, 25] and "zoom_loss=5,25" in view.page.url and "runs=rot" in view.page.url
             assert view.page.is_checked("#run-select input[value='rot']")

@@ -74,16 +74,7 @@ def test_the_view_round_trips_through_the_url_and_the_back_button(runs_dir, serv
         assert view.page.input_value("#x-mode") == "step"
         assert view.page.evaluate("document.querySelector('#chart-loss .js-plotly-plot').layout.yaxis.type") == "linear"
 
-        # the first width measurement redraws the charts a moment after load; zoom once they are settled
-        view.page.wait_for_timeout(2000)
-
-        def zoomed_url() -> bool:
-            if "zoom_loss=2,8" not in view.page.url:
-                view.relayout("loss", {"xaxis.range": [2, 8]})
-                view.page.wait_for_timeout(1000)
-            return "zoom_loss=2,8" in view.page.url
-
-        view.wait_until(zoomed_url, what="the zoom in the URL")
+        view.zoom_until_in_url("loss", 2, 8)
         zoomed = view.page.url
         view.page.goto(f"http://127.0.0.1:{port}/?run=alpha")  # the URL train.py prints
         view.wait_until(lambda: view.points(run="alpha") > 0, what="the older ?run= form")
