@@ -22,7 +22,7 @@ import numpy as np
 from .errors import NanogptDashError
 from .export import ExportQuery, run_frame, tokens_per_step
 from .store import RunMeta
-from .ui.figures import CHARTS, Chart, build_figure, error_trace, line_trace, smooth_trace, superseded_trace
+from .ui.figures import CHARTS, Chart, build_figure, error_trace, line_trace, run_color, smooth_trace, superseded_trace
 from .views import X_MODES, budget_for_width, prepare, x_values
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -84,6 +84,7 @@ class SeriesData:
     value: np.ndarray
     wall_time: np.ndarray
     old: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # superseded (step, value, wall_time)
+    ordinal: int | None = None  # the run's number in its runs folder, for its colour
 
 
 def run_start(meta: RunMeta) -> float:
@@ -104,7 +105,8 @@ def series_from_files(run_dirs: Sequence[Path], keys: Iterable[str]) -> list[Ser
             hidden = rows["superseded"].to_numpy()
             columns = [rows[c].to_numpy() for c in ("step", "value", "wall_time")]
             out.append(SeriesData(run_dir.name, meta.name, key, run_start(meta), tokens_per_step(meta.config),
-                                  *(c[~hidden] for c in columns), old=tuple(c[hidden] for c in columns)))
+                                  *(c[~hidden] for c in columns), old=tuple(c[hidden] for c in columns),
+                                  ordinal=meta.ordinal))
     return out
 
 
@@ -121,7 +123,7 @@ def series_from_store(store: Any, run_ids: Sequence[str], keys: Iterable[str]) -
                 continue
             out.append(SeriesData(run_id, run.meta.name, key, run_start(run.meta), tokens_per_step(run.meta.config),
                                   v.step, v.value.astype(np.float64), v.wall_time,
-                                  old=(s.step, s.value.astype(np.float64), s.wall_time)))
+                                  old=(s.step, s.value.astype(np.float64), s.wall_time), ordinal=run.meta.ordinal))
     return out
 
 
@@ -134,15 +136,16 @@ def chart_figure(chart: Chart, series: Sequence[SeriesData], view: ChartView = C
         x = x_values(view.x_axis, s.step, s.wall_time, s.tokens_per_step, s.start)
         shown, _ = prepare(x, s.value, s.step, s.wall_time, budget=budget, smoothing=view.smoothing,
                            x_range=view.x_range)
-        lines.append(line_trace(s.run_id, s.name, s.key, shown, view.smoothing))
+        color = run_color(s.run_id, s.ordinal)
+        lines.append(line_trace(s.run_id, s.name, s.key, shown, view.smoothing, color))
         if view.smoothing > 0:
-            smooths.append(smooth_trace(s.run_id, s.name, s.key, shown))
+            smooths.append(smooth_trace(s.run_id, s.name, s.key, shown, color))
         if view.superseded and s.old is not None:
             step, value, wall = s.old
             old, _ = prepare(x_values(view.x_axis, step, wall, s.tokens_per_step, s.start), value, step, wall,
                              budget=budget, x_range=view.x_range)
-            olds.append(superseded_trace(s.run_id, s.name, s.key, old))
-        errors += [error_trace(s.run_id, s.name, s.key, kind, points) for kind, points in shown.nonfinite.items()]
+            olds.append(superseded_trace(s.run_id, s.name, s.key, old, color))
+        errors += [error_trace(s.run_id, s.name, s.key, kind, points, color) for kind, points in shown.nonfinite.items()]
         downsampled |= shown.downsampled
     note = "downsampled (MinMaxLTTB)" if downsampled else None
     figure = build_figure(chart, lines + smooths + olds + errors, view.x_axis, view.log_y, note)

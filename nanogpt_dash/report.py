@@ -102,7 +102,7 @@ def run_card(store: LiveStore, run_id: str) -> RunCard | None:
                ("iterations/s", number(p.iters_per_sec, ".2f")), ("tokens/s", number(p.tokens_per_sec, ",.0f")),
                ("elapsed", format_duration(p.elapsed_s))]
     samples = store.events(run_id, "sample")
-    return RunCard(run_id=run_id, name=run.meta.name, color=run_color(run_id), status=p.status, numbers=numbers,
+    return RunCard(run_id=run_id, name=run.meta.name, color=run_color(run_id, run.meta.ordinal), status=p.status, numbers=numbers,
                    config=run.meta.config, model_args=run.meta.model_args,
                    sample=str(samples[-1].payload.get("text", "")) if samples else None,
                    sample_step=samples[-1].step if samples else None)

@@ -99,6 +99,7 @@ class RunMeta:
     created: float
     model_args: dict[str, Any]
     segments: tuple[Segment, ...]
+    ordinal: int | None = None  # the run's number in its runs folder (run colours); None for older runs
 
     @property
     def config(self) -> dict[str, Any]:
@@ -208,7 +209,11 @@ class RunWriter:
     ) -> int:
         """Start a new process lifetime; earlier points at step >= start_step become superseded."""
         now = time.time() if started is None else started
+        new_run = self._conn.execute("SELECT 1 FROM meta WHERE key = 'run_id'").fetchone() is None
+        ordinal = next_ordinal(self.run_dir.parent) if new_run else None
         with self._conn:
+            if ordinal is not None:
+                self._put_meta_once("ordinal", ordinal)
             self._put_meta_once("schema_version", SCHEMA_VERSION)
             self._put_meta_once("run_id", run_id)
             self._put_meta_once("created", now)
@@ -353,6 +358,7 @@ class RunReader:
             created=meta.get("created", 0.0),
             model_args=meta.get("model_args", {}),
             segments=segments,
+            ordinal=meta.get("ordinal"),
         )
 
     def scalars_since(self, cursor: int = 0, limit: int | None = None) -> ScalarBatch:
@@ -464,6 +470,24 @@ def find_run_dirs(runs_dir: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob(f"*/{DB_NAME}"))
+
+
+def next_ordinal(runs_dir: str | Path) -> int:
+    """One more than the highest run number in runs_dir: consecutive runs get consecutive numbers, so the
+    runs a researcher compares (most often the last few) get different colours."""
+    highest = -1
+    for run_dir in find_run_dirs(runs_dir):
+        try:
+            conn = _connect(db_path(run_dir), read_only=True)
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'ordinal'").fetchone()
+            finally:
+                conn.close()
+            if row is not None:
+                highest = max(highest, int(json.loads(row[0])))
+        except (sqlite3.Error, OSError, ValueError, TypeError):
+            continue  # a run being created, an unreadable or foreign file: it has no number to beat
+    return highest + 1
 
 
 def _file_id(path: Path) -> tuple[int, int]:

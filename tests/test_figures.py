@@ -32,25 +32,25 @@ def test_no_new_points_means_no_update():
 
 def test_a_line_carries_step_and_local_time_for_the_hover_box():
     s = shown([3.0, 2.5, 2.0])
-    line = line_trace("run-a", "A", "train/loss", s, smoothing=0.0)
+    line = line_trace("run-a", "A", "train/loss", s, smoothing=0.0, color=run_color("run-a", 2))
     assert line["name"] == "A · train loss" and line["x"].tolist() == [0, 1, 2]
     assert line["customdata"][1][0] == 1 and line["customdata"][1][1].startswith("20")
     assert "step %{customdata[0]}" in line["hovertemplate"] and "%{customdata[1]}" in line["hovertemplate"]
-    assert line["line"]["color"] == run_color("run-a") and line["opacity"] == 1.0
+    assert line["line"]["color"] == PALETTE[2] and line["opacity"] == 1.0
     fig = build_figure(CHARTS[0], [line])
     assert fig["layout"]["uirevision"] == CHARTS[0].name and len(fig["data"]) == 1
 
 
 def test_smoothing_fades_the_raw_line_and_draws_the_ema():
     s = shown([3.0, 1.0, 3.0, 1.0], smoothing=0.5)
-    assert line_trace("r", "r", "train/loss", s, smoothing=0.5)["opacity"] < 1
-    smooth = smooth_trace("r", "r", "train/loss", s)
+    assert line_trace("r", "r", "train/loss", s, smoothing=0.5, color=PALETTE[0])["opacity"] < 1
+    smooth = smooth_trace("r", "r", "train/loss", s, PALETTE[0])
     assert len(smooth["y"]) == 4 and len(smooth["customdata"]) == 4 and not smooth["showlegend"]
 
 
 def test_nan_and_inf_are_distinct_marker_traces():
     s = shown([1.0, math.nan, math.inf, -math.inf, math.nan])
-    traces = {kind: error_trace("r", "r", "train/loss", kind, points) for kind, points in s.nonfinite.items()}
+    traces = {kind: error_trace("r", "r", "train/loss", kind, points, PALETTE[0]) for kind, points in s.nonfinite.items()}
     assert traces["NaN"]["name"] == "r · train loss: NaN" and traces["NaN"]["x"].tolist() == [1, 4]
     assert traces["+Inf"]["name"] == "r · train loss: +Inf" and traces["-Inf"]["x"].tolist() == [3]
     assert len({t["marker"]["symbol"] for t in traces.values()}) == 3, "each kind has its own symbol"
@@ -68,7 +68,8 @@ def test_trace_layout_puts_roles_in_blocks():
 
 
 def test_run_colour_is_stable_and_from_the_okabe_ito_palette():
-    # fixed expected values: a colour from Python's per-process hash() would fail here
+    assert [run_color("any", n) for n in range(7)] == list(PALETTE) + [PALETTE[0]], "consecutive runs differ"
+    # runs from before numbering: fixed expected values; a colour from Python's per-process hash() would fail here
     assert [run_color(r) for r in ("alpha", "beta", "lr-a", "lr-b")] == ["#CC79A7", "#E69F00", "#0072B2", "#CC79A7"]
     okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
     assert set(PALETTE) <= okabe_ito and "#F0E442" not in PALETTE, "no yellow: a yellow line on white is invisible"
@@ -80,7 +81,7 @@ def test_legends_and_hover_use_human_names_and_the_hover_is_unified():
     assert [metric_label(k) for k in ("train/loss", "val/loss", "grad_norm", "tokens_per_sec", "lr", "custom/x")] == \
         ["train loss", "val loss", "grad norm", "tokens/s", "learning rate", "custom/x"]
     assert build_figure(CHARTS[0], [])["layout"]["hovermode"] == "x unified"
-    assert "<b>%{y:.6g}</b>" in line_trace("r", "R", "grad_norm", shown([1.0]), 0.0)["hovertemplate"]
+    assert "<b>%{y:.6g}</b>" in line_trace("r", "R", "grad_norm", shown([1.0]), 0.0, PALETTE[0])["hovertemplate"]
 
 
 def test_a_log_axis_keeps_to_a_few_ticks_and_the_toolbar_leaves_the_title_free():

@@ -1,5 +1,6 @@
 from nanogpt_dash.ui.pages.compare import (apply_restyle, parcoords_figure, run_style, runs_in_ranges,
                                            zoom_from_relayout)
+from nanogpt_dash.ui.figures import PALETTE
 
 
 def configs():
@@ -9,7 +10,7 @@ def configs():
 
 
 def styles():
-    return {r: run_style(i, r) for i, r in enumerate(configs())}
+    return {r: run_style(i, PALETTE[i]) for i, r in enumerate(configs())}
 
 
 def test_zoom_and_reset_are_read_from_relayout_data():

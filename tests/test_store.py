@@ -196,3 +196,16 @@ def test_integrity_check_says_ok_or_what_is_wrong(tmp_path):
     assert integrity_check(tmp_path / "r") == "ok"
     (tmp_path / "r" / "metrics.sqlite").write_bytes(b"not a database" * 100)
     assert "not a database" in integrity_check(tmp_path / "r")
+
+
+def test_each_new_run_takes_the_next_number_in_its_folder_and_a_resume_keeps_its_own(tmp_path):
+    for name in ("a", "b", "c"):
+        open_writer(tmp_path / name).close()
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.sqlite").write_bytes(b"not sqlite")
+    assert [RunReader(tmp_path / n).meta().ordinal for n in ("a", "b", "c")] == [0, 1, 2]
+    open_writer(tmp_path / "a", start_step=5).close()  # a resume: a new segment, the same run
+    assert RunReader(tmp_path / "a").meta().ordinal == 0
+    open_writer(tmp_path / "d").close()
+    assert RunReader(tmp_path / "d").meta().ordinal == 3

@@ -121,8 +121,11 @@ class TraceLayout:
         return self.series * (1 + self.smooth + self.superseded) + len(self.errors) + position
 
 
-def run_color(run_id: str) -> str:
-    """A colour that is the same for a run in every chart, every session and every server."""
+def run_color(run_id: str, ordinal: int | None = None) -> str:
+    """A run's colour, the same in every chart, session and server: chosen by its number in the runs
+    folder (RunMeta.ordinal), so any six consecutive runs differ; runs from before numbering by a hash."""
+    if ordinal is not None:
+        return PALETTE[ordinal % len(PALETTE)]
     return PALETTE[zlib.crc32(run_id.encode()) % len(PALETTE)]
 
 
@@ -149,19 +152,19 @@ def hover_data(step: np.ndarray, wall_time: np.ndarray) -> list[list]:
     return [list(pair) for pair in zip(np.asarray(step).tolist(), timestamps(wall_time))]
 
 
-def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: float) -> dict:
+def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: float, color: str) -> dict:
     style = KEY_STYLE.get(key, dict(label=key, dash="solid", mode="lines"))
     return {
         "type": "scattergl" if len(shown.x) > 5000 else "scatter", "name": series_label(run_name, key),
         "legendgroup": run_id, "mode": style["mode"],
         "x": shown.x, "y": chart_y(shown.y), "customdata": hover_data(shown.step, shown.wall_time),
-        "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": style["dash"], "width": 1.6},
+        "hovertemplate": HOVER, "line": {"color": color, "dash": style["dash"], "width": 1.6},
         "marker": {"size": 4}, "opacity": 0.3 if smoothing > 0 else 1.0,
         "meta": {"run": run_id, "key": key, "role": "line", "total": shown.total},
     }
 
 
-def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown) -> dict:
+def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown, color: str) -> dict:
     """The smoothed line of a series (empty for a series that is not smoothed: eval points, schedules)."""
     at = shown.smooth_at
     has = at is not None and shown.smooth is not None
@@ -171,12 +174,12 @@ def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown) -> dict:
         "x": at.x if has else [], "y": chart_y(shown.smooth) if has else [],
         "customdata": hover_data(at.step, at.wall_time) if has else [],
         "hovertemplate": HOVER,
-        "line": {"color": run_color(run_id), "dash": KEY_STYLE.get(key, {}).get("dash", "solid"), "width": 2.2},
+        "line": {"color": color, "dash": KEY_STYLE.get(key, {}).get("dash", "solid"), "width": 2.2},
         "meta": {"run": run_id, "key": key, "role": "smooth"},
     }
 
 
-def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) -> dict:
+def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None, color: str) -> dict:
     """Points of earlier segments that a resume replaced (dotted and faint; empty when there are none)."""
     has = old is not None and len(old.x) > 0
     return {
@@ -184,12 +187,12 @@ def superseded_trace(run_id: str, run_name: str, key: str, old: Shown | None) ->
         "mode": "lines", "showlegend": has,
         "x": old.x if has else [], "y": chart_y(old.y) if has else [],
         "customdata": hover_data(old.step, old.wall_time) if has else [],
-        "hovertemplate": HOVER, "line": {"color": run_color(run_id), "dash": "dot", "width": 1}, "opacity": 0.45,
+        "hovertemplate": HOVER, "line": {"color": color, "dash": "dot", "width": 1}, "opacity": 0.45,
         "meta": {"run": run_id, "key": key, "role": "superseded"},
     }
 
 
-def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points) -> dict:
+def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points, color: str) -> dict:
     """Markers, above (NaN, +Inf) or below (-Inf) the plot area, where a value was not finite.
 
     The name says the kind, not a count: a count would go stale as markers arrive by extendData
@@ -201,7 +204,7 @@ def error_trace(run_id: str, run_name: str, key: str, kind: str, points: Points)
         "mode": "markers", "yaxis": "y2", "hovertemplate": ERROR_HOVER,
         "x": points.x, "y": np.full(len(points.x), height, dtype=np.float32),
         "customdata": hover_data(points.step, points.wall_time),
-        "marker": {"color": "#d62728", "size": 9, "symbol": symbol, "line": {"width": 1, "color": run_color(run_id)}},
+        "marker": {"color": "#d62728", "size": 9, "symbol": symbol, "line": {"width": 1, "color": color}},
         "meta": {"run": run_id, "key": key, "role": "errors", "kind": kind},
     }
 

@@ -26,7 +26,7 @@ from ..views import (DOWNSAMPLE_ABOVE, SHORT_TAIL, X_MODES, EmaState, budget_for
                      relative_unit, x_values)
 from .figures import (ANOMALY_MARKERS, CHARTS, ERROR_MARKERS, POINT_ANOMALIES, Chart, TraceLayout, TraceUpdate,
                       anomaly_customdata, anomaly_trace, build_figure, error_trace, extend_data, hover_data, line_trace,
-                      smooth_trace, superseded_trace)
+                      run_color, smooth_trace, superseded_trace)
 
 
 UNSMOOTHED = frozenset({"lr", "val/loss", "train/eval_loss"})
@@ -189,6 +189,12 @@ def anomaly_points(store: LiveStore, chart: Chart, runs: list[str], events: Even
             for severity, points in found.items()}
 
 
+def color_of(store: LiveStore, run_id: str) -> str:
+    """The run's colour on every page (by its number in the runs folder, see figures.run_color)."""
+    run = store.get(run_id)
+    return run_color(run_id, run.meta.ordinal if run is not None and run.meta is not None else None)
+
+
 def run_context(store: LiveStore, run_id: str) -> tuple[str, float, int | None]:
     """(display name, start time, tokens per step) of a run."""
     run = store.get(run_id)
@@ -222,17 +228,18 @@ def full_chart(store: LiveStore, chart: Chart, series: list[tuple[str, str]], vi
         smoothing = view["smooth"] if smoothed(key) else 0.0
         shown, ema_state = prepare(x, v.value, v.step, v.wall_time, budget=view["budget"], smoothing=smoothing,
                                    x_range=tuple(zoom) if zoom else None)
-        lines.append(line_trace(run_id, name, key, shown, smoothing))
+        color = color_of(store, run_id)
+        lines.append(line_trace(run_id, name, key, shown, smoothing, color))
         if view["smooth"] > 0:
-            smooths.append(smooth_trace(run_id, name, key, shown))
+            smooths.append(smooth_trace(run_id, name, key, shown, color))
             emas.append([ema_state.last, ema_state.count])
         if view["superseded"]:
             s = store.superseded(run_id, key)
             old, _ = prepare(x_values(view["x"], s.step, s.wall_time, tokens, start, unit), s.value, s.step, s.wall_time,
                              budget=view["budget"])
-            olds.append(superseded_trace(run_id, name, key, old))
+            olds.append(superseded_trace(run_id, name, key, old, color))
         for kind, points in shown.nonfinite.items():
-            errors.append(error_trace(run_id, name, key, kind, points))
+            errors.append(error_trace(run_id, name, key, kind, points, color))
             err.append([i, kind])
         sent.append(int(v.end))
         downsampled |= shown.downsampled

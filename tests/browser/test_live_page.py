@@ -90,7 +90,8 @@ def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_
             view.wait_until(lambda: view.points(run="second") > 0, timeout=30, what="the second run's trace")
         first, second = view.trace(run="first"), view.trace(run="second")
         assert first["name"].startswith("first") and second["name"].startswith("second")
-        assert first["color"] == run_color("first") and second["color"] == run_color("second"), "one stable colour per run"
+        assert (first["color"], second["color"]) == (run_color("first", 0), run_color("second", 1)), \
+            "a colour per run, by its number in the runs folder: two runs in a row never share one"
 
 
 def test_zooming_a_live_chart_keeps_the_zoom_and_every_point(runs_dir, server, open_page):

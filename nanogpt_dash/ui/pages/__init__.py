@@ -38,7 +38,7 @@ and is listed in PAGES below. The shell (ui/shell.py) around every page holds:
                 back button follow, and a reload or a shared link rebuilds the same view.
     ids.RATE    the update-rate select (updates per second), for pages that pace themselves.
 
-Ids come from ui/ids.py only; run colours from ui/figures.run_color.
+Ids come from ui/ids.py only; run colours from ui/live_charts.color_of (figures.run_color by the run's number).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ...analytics.summary import MISSING
 from ...live import LiveStore
 from ...views import X_MODES, prepare, x_values
 from .. import ids
-from ..figures import run_color
+from ..live_charts import color_of
 from ..query import query_runs
 from .analysis import RunAnalyses, anomaly_markers
 
@@ -47,9 +47,9 @@ SUMMARY_COLUMNS = [("run", "run", "text"), ("status", "status", "text"), ("best_
                    ("step_to_target", "step at target", "numeric"), ("steps", "last step", "numeric")]
 
 
-def run_style(index: int, run_id: str) -> dict:
-    """Colour (stable per run on every page) plus a dash pattern and a marker by position: colour is never the only cue."""
-    return {"color": run_color(run_id), "dash": DASHES[index % len(DASHES)], "symbol": SYMBOLS[index % len(SYMBOLS)]}
+def run_style(index: int, color: str) -> dict:
+    """The run's colour (the same on every page) plus a dash pattern and a marker by position: colour is never the only cue."""
+    return {"color": color, "dash": DASHES[index % len(DASHES)], "symbol": SYMBOLS[index % len(SYMBOLS)]}
 
 
 def _x(store: LiveStore, run_id: str, mode: str, step: np.ndarray, wall: np.ndarray) -> np.ndarray:
@@ -349,7 +349,7 @@ def layout(**query) -> html.Div:
 
 def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
     def styles_for(runs: list[str]) -> dict[str, dict]:
-        return {r: run_style(i, r) for i, r in enumerate(runs)}
+        return {r: run_style(i, color_of(store, r)) for i, r in enumerate(runs)}
 
     def selected(runs: list | None) -> list[str]:
         return [r for r in (runs or []) if store.get(r) is not None][:MAX_RUNS]

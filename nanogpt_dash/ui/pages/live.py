@@ -21,8 +21,8 @@ from ...live import LiveStore
 from ...runs import changes_between
 from ...views import X_MODES
 from .. import ids
-from ..figures import CHARTS, build_figure, run_color
-from ..live_charts import chart_updates, view_state
+from ..figures import CHARTS, build_figure
+from ..live_charts import chart_updates, color_of, view_state
 from ..push import Push
 from ..query import query_runs
 from .analysis import RunAnalyses
@@ -245,7 +245,7 @@ def run_option(store: LiveStore, run_id: str, now: float) -> dict:
     status = "error" if run is not None and run.error else store.status(run_id, now)
     name = run.meta.name if run is not None and run.meta is not None else run_id
     label = html.Span([
-        html.Span(className="ngd-swatch", style={"backgroundColor": run_color(run_id)}),
+        html.Span(className="ngd-swatch", style={"backgroundColor": color_of(store, run_id)}),
         html.Span(name, className="ngd-run-name", title=run.error if run is not None and run.error else run_id),
         dbc.Badge(status, color=STATUS_COLORS.get(status, "light"), className="ms-2 ngd-status"),
     ])
@@ -344,7 +344,7 @@ def run_name(store: LiveStore, run_id: str) -> str:
 
 def run_label(store: LiveStore, run_id: str) -> html.Span:
     """A run's colour swatch and name: what says which run a card is about."""
-    return html.Span([html.Span(className="ngd-swatch", style={"backgroundColor": run_color(run_id)}),
+    return html.Span([html.Span(className="ngd-swatch", style={"backgroundColor": color_of(store, run_id)}),
                       html.Span(run_name(store, run_id), className="ngd-run-name fw-semibold")], title=run_id)
 
 
