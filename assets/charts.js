@@ -79,6 +79,15 @@
         if (!scheduled) { scheduled = true; window.requestAnimationFrame(frame); }
     }
 
+    /* Dash keeps an undo history of every callback input that changes outside a callback response
+       (store.history.past, for its optional undo/redo buttons, which this app does not show) and never
+       trims it. Each push's points are such an input, so every push ever received stayed in memory:
+       about 0.35 MB/s at 10 pushes/s. Forget it after each push. */
+    function forgetUndoHistory() {
+        const store = window.store, history = store && store.getState && store.getState().history;
+        if (history && Array.isArray(history.past) && history.past.length) { history.past.length = 0; }
+    }
+
     function queue(charts) {
         Object.entries(charts).forEach(([name, item]) => {
             if (!order.includes(name)) { order.push(name); }
@@ -106,6 +115,7 @@
                 if (stats.seq === null || p.seq > stats.seq) { queue(p.charts); }
             });
             stats.seq = points.seq;
+            forgetUndoHistory();
             schedule();
             return nc;
         },

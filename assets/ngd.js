@@ -2,14 +2,15 @@
 (function () {
     "use strict";
     const CHART_NAMES = ["loss", "lr", "grad_norm", "throughput"];  // ui/figures.py CHARTS, in order (a test checks)
+    const MEMORY_LIMITS = ["heap_limit_mb", "points_limit"];
     function queryString(query) {
         const params = new URLSearchParams();
         Object.entries(query || {}).forEach(([key, value]) => {
             if (value !== null && value !== undefined && value !== "") { params.set(key, value); }
         });
-        // keep the parameters that only the server reads (e.g. heap_limit_mb)
+        // keep the tab's memory limits (assets/push.js reads them), which are not part of the view
         new URLSearchParams(window.location.search).forEach((value, key) => {
-            if (key === "heap_limit_mb" && !params.has(key)) { params.set(key, value); }
+            if (MEMORY_LIMITS.includes(key) && !params.has(key)) { params.set(key, value); }
         });
         const text = params.toString().replace(/%2C/g, ",");
         return text ? "?" + text : "";

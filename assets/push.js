@@ -5,12 +5,13 @@
    callback, which makes Dash's WebSocket worker connect again even after it gave up retrying.
    It also tells the server when the tab is hidden or shown (a hidden tab is sent nothing), the
    width of the charts (how many points are worth sending), and drops the oldest half of every
-   chart if the page's heap passes its limit. No Dash callback runs for any of it while all is well. */
+   chart if the page's heap or the points its charts hold pass their limits. No Dash callback runs
+   for any of it while all is well. */
 (function () {
     "use strict";
     const DEFAULT_HZ = 5, MAX_HZ = 10;  // the rate select's default and maximum (ui/shell.py)
     const LIVE_MS = 4000, UNREACHABLE_MS = 12000, RECONNECT_EVERY_MS = 5000;
-    const HEAP_LIMIT_MB = 512, PURGE_COOLDOWN_MS = 10000;
+    const HEAP_LIMIT_MB = 512, POINTS_LIMIT = 1500000, PURGE_COOLDOWN_MS = 10000;
     const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0};
     window.ngdPush = state;
 
@@ -45,11 +46,35 @@
         if (width && width !== state.width && setProps("chart-width", {data: width})) { state.width = width; }
     }
 
-    function purgeIfHeavy(now) {
+    function limitParam(name, fallback) {
+        const value = parseFloat(new URLSearchParams(window.location.search).get(name));
+        return value > 0 ? value : fallback;
+    }
+
+    function heldPoints() {
+        let n = 0;
+        document.querySelectorAll(".ngd-chart .js-plotly-plot").forEach(plot => {
+            (plot.data || []).forEach(t => { n += (t.x || []).length; });
+        });
+        return n;
+    }
+
+    /* What is too heavy: the page's JavaScript heap where the browser tells it (Chromium's
+       performance.memory), and in every browser the points the charts hold. The server keeps each
+       chart within a budget, but a zoomed chart keeps every new point of a fast run. */
+    function tooHeavy() {
+        const heapLimitMb = limitParam("heap_limit_mb", HEAP_LIMIT_MB);
+        const pointsLimit = limitParam("points_limit", POINTS_LIMIT);
         const mem = performance.memory;
-        const param = new URLSearchParams(window.location.search).get("heap_limit_mb");
-        const limitMb = param ? parseFloat(param) : HEAP_LIMIT_MB;
-        if (!mem || now - state.lastPurge < PURGE_COOLDOWN_MS || mem.usedJSHeapSize < limitMb * 1048576) { return; }
+        if (mem && mem.usedJSHeapSize >= heapLimitMb * 1048576) { return `Browser memory passed ${heapLimitMb} MB`; }
+        if (heldPoints() >= pointsLimit) { return `The charts passed ${pointsLimit.toLocaleString()} points`; }
+        return null;
+    }
+
+    function purgeIfHeavy(now) {
+        if (now - state.lastPurge < PURGE_COOLDOWN_MS) { return; }
+        const reason = tooHeavy();
+        if (!reason) { return; }
         state.lastPurge = now;
         let dropped = 0;
         document.querySelectorAll(".ngd-chart").forEach(graph => {
@@ -66,7 +91,7 @@
             setProps(graph.id, {figure: {data: data, layout: plot.layout}});
         });
         state.purges += 1;
-        setProps("memory", {children: `Browser memory passed ${limitMb} MB: dropped the oldest ${dropped.toLocaleString()} ` +
+        setProps("memory", {children: `${reason}: dropped the oldest ${dropped.toLocaleString()} ` +
             `points from the charts (purge ${state.purges}). Nothing is lost on the server: reload to see them again.`});
     }
 
