@@ -98,6 +98,13 @@ class SteadyWriter:
         self.run.finish()
 
 
+# Context options of the devices the browser tests emulate (Playwright's new_context).
+DEVICES = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3},
+    "tablet": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+
 # Each page on the trained_runs fixture's runs, and what shows that it has drawn what a user
 # would see (an audit or a measurement then sees it too).
 RUNS = "lr-a,lr-b"
