@@ -58,7 +58,6 @@
         const box = g.handle.getBoundingClientRect();
         g.left = box.left;
         g.width = box.width;
-        g.scroll = [window.scrollX, window.scrollY];
     }
 
     function centreAndSpread(pts) {
@@ -163,13 +162,9 @@
             if (!to) { return; }
             const dx = to[0] - from[0], dy = to[1] - from[1];
             if (Math.max(Math.abs(dx), Math.abs(dy)) < SLOP) { return; }
+            // much as Chromium decides under touch-action: pan-y, so that the page scrolls when the chart does not
             g.mode = Math.abs(dx) > Math.abs(dy) ? "pan" : "scroll";
-            if (g.mode === "scroll") { return; }  // the browser scrolls the page (touch-action: pan-y)
-        }
-        if (window.scrollX !== g.scroll[0] || window.scrollY !== g.scroll[1]) {  // the browser took the gesture
-            clearPreview(g);
-            g.mode = "scroll";
-            return;
+            if (g.mode === "scroll") { return; }
         }
         g.range = rangeFor(g, now);
         schedulePreview(g);
