@@ -44,7 +44,7 @@
         return x ? x.range : g.from;
     }
 
-    // Touches of this event that belong to the gesture, as {id: [clientX, clientY]}.
+    // Touches as {identifier: [clientX, clientY]}.
     function points(touches) {
         const found = {};
         Array.from(touches).forEach(t => { found[t.identifier] = [t.clientX, t.clientY]; });
