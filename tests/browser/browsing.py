@@ -8,10 +8,11 @@ from pathlib import Path
 
 
 class Page:
-    """A fresh browser context and page that records console errors and every request URL."""
+    """A fresh browser context and page that records console errors and every request URL.
+    `options` go to the context as they are (a device of DEVICES: touch, a viewport of its own)."""
 
-    def __init__(self, browser, width: int = 1440, height: int = 900) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+    def __init__(self, browser, width: int = 1440, height: int = 900, **options) -> None:
+        self.context = browser.new_context(**{"viewport": {"width": width, "height": height}, **options})
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[tuple[str, str]] = []
@@ -97,6 +98,62 @@ class SteadyWriter:
         self._thread.join()
         self.run.finish()
 
+
+class Fingers:
+    """A touch screen on a page: real touch events sent over CDP (Input.dispatchTouchEvent), which
+    Chromium handles as a finger's (hit testing, touch-action, scrolling, taps that become clicks),
+    unlike touch events made in JavaScript. Points are CSS px from the viewport's top left."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.cdp = page.context.new_cdp_session(page)
+        self.at: list[tuple[float, float]] = []
+
+    def _send(self, kind: str) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(self.at)]
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def down(self, *points: tuple[float, float]) -> None:
+        self.at = list(points)
+        self._send("touchStart")
+
+    def move(self, *points: tuple[float, float], steps: int = 12) -> None:
+        """Slide the fingers that are down in straight lines to `points`, a step every 30 ms, and rest there."""
+        start = self.at
+        for k in range(1, steps + 1):
+            self.at = [(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps) for (x0, y0), (x1, y1) in zip(start, points)]
+            self._send("touchMove")
+            self.page.wait_for_timeout(30)
+        for _ in range(3):  # a finger at rest: Chromium resamples moves to frames, and this lets it reach the end
+            self._send("touchMove")
+            self.page.wait_for_timeout(50)
+
+    def up(self) -> None:
+        self._send("touchEnd")
+        self.at = []
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        self.down(start)
+        self.move(end)
+        self.up()
+
+    def pinch(self, x: float, y: float, gap_from: float, gap_to: float) -> None:
+        """Two fingers side by side about (x, y), `gap_from` px apart, moved until they are `gap_to` apart."""
+        self.down((x - gap_from / 2, y), (x + gap_from / 2, y))
+        self.move((x - gap_to / 2, y), (x + gap_to / 2, y))
+        self.up()
+
+    def tap(self, x: float, y: float) -> None:
+        self.down((x, y))
+        self.up()
+
+
+# Context options of the devices the browser tests emulate (Playwright's new_context).
+DEVICES = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3},
+    "tablet": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
 
 # Each page on the trained_runs fixture's runs, and what shows that it has drawn what a user
 # would see (an audit or a measurement then sees it too).

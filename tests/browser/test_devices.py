@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from browsing import PAGES, open_loaded
+from browsing import DEVICES, PAGES, open_loaded
 
-DEVICES = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3},
-    "tablet": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 MIN_TARGET_PX = 44
 
 # Visible elements that reach past the right edge of the screen, outside any scrolling box of their own.
@@ -26,8 +21,8 @@ OVERFLOWING_JS = """() => {
     return {scrollWidth: document.documentElement.scrollWidth, width: width, elements: out.slice(0, 20)};
 }"""
 
-# What a finger hits for each visible control: a checkbox or radio with its label, else the control's own box.
-# Plotly's own toolbar is left out (its buttons are Plotly's; enlarging them is still to do).
+# What a finger hits for each visible control: a checkbox or radio with its label, else the control's own box
+# (Plotly's toolbar buttons too: assets/touch.css enlarges them).
 TARGETS_JS = """(minimum) => {
     const selector = 'a[href], button, input, select, textarea, [role=button], [role=slider], [role=tab], summary, '
         + '.rc-slider-handle, .dash-dropdown, .Select-control';
@@ -35,7 +30,7 @@ TARGETS_JS = """(minimum) => {
     document.querySelectorAll(selector).forEach(el => {
         let box = el.getBoundingClientRect();
         const style = getComputedStyle(el);
-        if (box.width === 0 || box.height === 0 || style.visibility === 'hidden' || el.closest('.modebar')) return;
+        if (box.width === 0 || box.height === 0 || style.visibility === 'hidden') return;
         if (el.matches('.visually-hidden-focusable:not(:focus)')) return;  // the skip link: keyboards only
         if (el.type === 'checkbox' || el.type === 'radio') {
             const label = el.closest('label') || (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`))
