@@ -139,6 +139,43 @@ STYLESHEET: list[dict] = [
 ]
 
 
+# The dark theme's graph (assets/model.css gives its box the background): the same shapes, deep
+# fills under light labels, lighter edges. Appended to STYLESHEET, so its rules win; the colours of a
+# statistic (stylesheets()) come after both and pick their own label colour.
+DARK_TEXT = "#f1f3f5"
+DARK_KIND_COLOURS = {
+    "input": "#3d434a", "embedding": "#1f4b73", "layernorm": "#6e4315", "linear": "#2a5526",
+    "attention": "#48406e", "add": "#2b3035", "activation": "#73301f", "block": "#3d434a",
+}
+DARK_STYLESHEET: list[dict] = STYLESHEET + [
+    {"selector": "node", "style": {"color": DARK_TEXT, "border-color": "#8c959f"}},
+    *({"selector": f".{kind}", "style": {"background-color": fill}} for kind, fill in DARK_KIND_COLOURS.items()),
+    {"selector": ".expanded", "style": {"background-color": "#25292d", "border-color": "#6c757d"}},
+    {"selector": ":selected", "style": {"border-width": 4, "border-color": "#fd8d3c"}},
+    {"selector": "edge", "style": {"line-color": "#8c959f", "target-arrow-color": "#8c959f"}},
+    {"selector": ".residual", "style": {"line-color": "#6ea8fe", "target-arrow-color": "#6ea8fe"}},
+    {"selector": ".tied", "style": {"line-color": "#6c757d"}},
+]
+# a node without a value of the chosen statistic, per theme: (fill, label)
+NO_VALUE = {"light": ("#eeeeee", "#555555"), "dark": ("#2b3035", "#adb5bd")}
+THEMES = ("light", "dark")
+
+
+def stylesheets(colours: Mapping[str, str]) -> dict[str, list[dict]]:
+    """The graph's stylesheet for each theme: by kind of part, or with each coloured node's fill
+    (and a label colour that reads on it) while the nodes without a value turn grey."""
+    out = {}
+    for theme, base in zip(THEMES, (STYLESHEET, DARK_STYLESHEET)):
+        rules = list(base)
+        if colours:
+            fill, label = NO_VALUE[theme]
+            rules.append({"selector": "node[bg]", "style": {"background-color": fill, "color": label}})
+            rules += [{"selector": f'node[id = "{node}"]', "style": {"background-color": c, "color": text_colour(c)}}
+                      for node, c in colours.items()]
+        out[theme] = rules
+    return out
+
+
 def text_colour(fill: str) -> str:
     """Black or white, whichever reads better on `fill` (#rrggbb or rgb(r, g, b))."""
     r, g, b = _rgb(fill)

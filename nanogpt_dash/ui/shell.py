@@ -55,6 +55,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dcc.Store(id=ids.DATA),
         dcc.Store(id=ids.QUERY),
         dcc.Store(id=ids.RECONNECT),
+        dcc.Store(id=ids.THEME_APPLIED),  # light or dark, as shown; assets/theme.js keeps it current
         # the server bumps this text with every push and heartbeat; assets/push.js watches it
         html.Span(id=ids.PULSE, hidden=True),
         html.Div(id=ids.MEMORY),

@@ -25,7 +25,7 @@ from ...live import LiveStore
 from .. import ids
 from ..model_graph import (
     STYLESHEET, ColourScale, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
-    node_values, stat_keys, steps_of, text_colour,
+    node_values, stat_keys, steps_of, stylesheets,
 )
 from ..query import query_runs
 
@@ -151,6 +151,10 @@ def layout(**query: Any) -> html.Div:
         dcc.Store(id=ids.MODEL_EXPANDED, data=DEFAULT_EXPANDED),
         dcc.Store(id=ids.MODEL_HEATMAP_SEEN),
         dcc.Store(id=ids.MODEL_ATTN_SEEN),
+        # the graph's stylesheet for each theme, and the theme applied (relayed from the shell):
+        # a theme change picks the other stylesheet in the browser, nothing is sent again
+        dcc.Store(id=ids.MODEL_STYLES, data=stylesheets({})),
+        dcc.Store(id=ids.MODEL_THEME),
         # on a phone the graph comes first, then the explorer; on a wide screen the explorer sits on the left
         dbc.Container(dbc.Row([
             dbc.Col(graph_card, xs=12, lg={"size": 9, "order": 2}),
@@ -216,16 +220,6 @@ def run_stats(store: LiveStore, run_id: str) -> dict[str, Series]:
         if v is not None and len(v.step):
             out[key] = (v.step, v.value.astype(np.float64))
     return out
-
-
-def colour_stylesheet(colours: dict[str, str]) -> list[dict]:
-    """STYLESHEET with each coloured node's fill; nodes without a value turn grey."""
-    if not colours:
-        return STYLESHEET
-    rules = [{"selector": "node[bg]", "style": {"background-color": "#eeeeee", "color": "#555555"}}]
-    rules += [{"selector": f'node[id = "{node}"]', "style": {"background-color": c, "color": text_colour(c)}}
-              for node, c in colours.items()]
-    return STYLESHEET + rules
 
 
 def legend(stat: str, scale: ColourScale, count: int) -> html.Div:
@@ -366,8 +360,15 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         arch = describe(model_config(model["config"]))
         return elements(arch, expanded or [], max_rows=rows_for(aspect)), dict(LAYOUT)
 
+    # the theme the page shows (assets/theme.js tells the shell's store), into this page's store,
+    # and the graph's stylesheet for it: the canvas cannot be recoloured by CSS
+    app.clientside_callback(ClientsideFunction("ngdTheme", "relay"), Output(ids.MODEL_THEME, "data"),
+                            Input(ids.THEME_APPLIED, "data"))
+    app.clientside_callback(ClientsideFunction("ngdTheme", "pick"), Output(ids.MODEL_GRAPH, "stylesheet"),
+                            Input(ids.MODEL_STYLES, "data"), Input(ids.MODEL_THEME, "data"))
+
     @app.callback(
-        Output(ids.MODEL_GRAPH, "stylesheet"), Output(ids.MODEL_LEGEND, "children"),
+        Output(ids.MODEL_STYLES, "data"), Output(ids.MODEL_LEGEND, "children"),
         Output(ids.MODEL_STEP, "max"), Output(ids.MODEL_STEP, "marks"), Output(ids.MODEL_STEP, "value"),
         Output(ids.MODEL_FOLLOW, "value"), Output(ids.MODEL_STEP_LABEL, "children"),
         Input(ids.MODEL_STAT, "value"), Input(ids.MODEL_STEP, "value"), Input(ids.MODEL_FOLLOW, "value"),
@@ -377,12 +378,12 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         run_id = (model or {}).get("run")
         if stat in (None, "", KIND) or run_id is None or not model.get("config"):
             label = "statistics: choose one under 'colour by'" if run_id else "statistics need a run's own model"
-            return STYLESHEET, None, 0, {}, 0, no_update, label
+            return stylesheets({}), None, 0, {}, 0, no_update, label
         series = run_stats(store, run_id)
         keys = stat_keys(list(series), stat)
         steps = steps_of({k: series[k] for k in keys})
         if not steps:
-            return (STYLESHEET, html.Div("no values logged yet (train.py: layer_stats_interval)", className="small text-muted"),
+            return (stylesheets({}), html.Div("no values logged yet (train.py: layer_stats_interval)", className="small text-muted"),
                     0, {}, 0, no_update, "no statistics yet")
         moved_by_hand = ctx.triggered_id == ids.MODEL_STEP
         follow_value = no_update
@@ -395,7 +396,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         scale = colour_scale(stat, list(values.values()))
         colours = {n: scale.colour(v) for n, v in values.items() if scale and math.isfinite(v) and (v > 0 or not scale.log)}
         legend_view = legend(stat, scale, len(colours)) if scale else None
-        return (colour_stylesheet(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
+        return (stylesheets(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
                 f"step {step:,}")
 
     @app.callback(Output(ids.MODEL_DETAIL, "children"), Output(ids.MODEL_TOGGLE, "children"),
