@@ -165,3 +165,14 @@ def test_the_graph_has_a_stylesheet_per_theme_and_a_statistics_colours_come_last
         assert last["style"] == {"background-color": "#440154", "color": "#ffffff"}
     assert coloured["light"][-2]["style"]["background-color"] != coloured["dark"][-2]["style"]["background-color"]
 
+
+def test_attention_grid_names_the_layers_on_the_left_clear_of_the_colour_bar_and_keeps_square_maps():
+    from nanogpt_dash.ui.model_graph import attention_grid_size
+
+    maps = np.random.default_rng(0).random((2, 3, 5, 5)).astype(np.float16)
+    fig = attention_grid(maps, list("ab c\n"), step=10)
+    assert [fig["layout"][a]["title"]["text"] for a in ("yaxis", "yaxis4")] == ["layer 0", "layer 1"]
+    assert not any("layer" in a.get("text", "") for a in fig["layout"].get("annotations", []))
+    assert (fig["layout"]["width"], fig["layout"]["height"]) == attention_grid_size(2, 3)
+    width, height = attention_grid_size(2, 3)
+    assert width - 64 - 70 > height - 60 - 30, "three heads wide, two layers high"

@@ -386,14 +386,27 @@ def visible_token(token: str) -> str:
     return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(token, token)
 
 
+GRID_MARGIN = {"l": 64, "r": 70, "t": 60, "b": 30}  # probe text and layer names | colour bar; title and head names | probe text
+FOCUS_PX = 560  # the focus map's natural size: square, at most this wide
+
+
+def attention_grid_size(layers: int, heads: int) -> tuple[int, int]:
+    """The grid's natural (width, height) in CSS px: square maps, smaller ones for many heads.
+    The page keeps this aspect ratio and shrinks it to fit narrower screens."""
+    size = 190 if heads <= 4 else 140 if heads <= 8 else 90
+    return (GRID_MARGIN["l"] + GRID_MARGIN["r"] + size * heads + 4 * (heads - 1),
+            GRID_MARGIN["t"] + GRID_MARGIN["b"] + size * layers + 4 * (layers - 1))
+
+
 def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_every: int | None = None) -> dict:
     """A layer × head grid of attention maps (query rows × key columns) with the probe text on the outer axes."""
     L, H, T, _ = maps.shape
     labels = [visible_token(t) for t in tokens[:T]]
-    every = label_every or max(1, math.ceil(T / 24))
+    every = label_every or max(1, math.ceil(T / 12))  # a map may be 100 px wide on a phone
     ticks = list(range(0, T, every))
+    # layer names as the first column's axis titles, on the left: row titles would sit on the colour bar
     fig = make_subplots(rows=L, cols=H, horizontal_spacing=0.02, vertical_spacing=0.02,
-                        row_titles=[f"layer {i}" for i in range(L)], column_titles=[f"head {j}" for j in range(H)])
+                        column_titles=[f"head {j}" for j in range(H)])
     for i in range(L):
         for j in range(H):
             z = maps[i, j].astype(np.float32)
@@ -408,12 +421,12 @@ def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_eve
     for j in range(H):
         fig.update_xaxes(tick, row=L, col=j + 1)
     for i in range(L):
-        fig.update_yaxes(tick, row=i + 1, col=1)
-    size = 190 if H <= 4 else 140 if H <= 8 else 90
+        fig.update_yaxes(tick, title={"text": f"layer {i}", "font": {"size": 12}, "standoff": 4}, row=i + 1, col=1)
+    width, height = attention_grid_size(L, H)
     fig.update_layout(
         title={"text": f"step {step}", "x": 0.01, "font": {"size": 13}},
         coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12, "title": {"text": "p"}}},
-        height=80 + size * L, margin={"l": 30, "r": 40, "t": 60, "b": 30},
+        width=width, height=height, margin=GRID_MARGIN,
         paper_bgcolor="white", plot_bgcolor="white")
     return fig.to_plotly_json()
 
@@ -434,5 +447,5 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
         "xaxis": {**tick, "side": "top"},
         "yaxis": {**tick, "autorange": "reversed", "scaleanchor": "x"},
         "coloraxis": {"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12}},
-        "height": 560, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
+        "width": FOCUS_PX, "height": FOCUS_PX, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
         "paper_bgcolor": "white", "plot_bgcolor": "white"}}

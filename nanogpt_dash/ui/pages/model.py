@@ -25,7 +25,7 @@ from ...live import LiveStore
 from .. import ids
 from ..model_graph import (
     STYLESHEET, ColourScale, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
-    node_values, stat_keys, steps_of, stylesheets,
+    FOCUS_PX, node_values, stat_keys, steps_of, stylesheets, attention_grid_size,
 )
 from ..query import query_runs
 
@@ -133,14 +133,15 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=ids.MODEL_ATTN_LABEL, className="small mb-1"),
             dbc.Label("eval step of the attention maps", html_for=ids.MODEL_ATTN_STEP, className="visually-hidden"),
             dcc.Slider(id=ids.MODEL_ATTN_STEP, min=0, max=0, step=1, value=0, marks={}),
-            dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure("")),
+            # the maps keep their natural aspect ratio and shrink to fit (style from the callback)
+            dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True, style=EMPTY_STYLE),
             dbc.Row([
                 dbc.Col([dbc.Label("layer", html_for=ids.MODEL_ATTN_LAYER, className="small mb-0"),
                          dbc.Select(id=ids.MODEL_ATTN_LAYER, size="sm", value="0", options=[])], xs=6, md=2),
                 dbc.Col([dbc.Label("head", html_for=ids.MODEL_ATTN_HEAD, className="small mb-0"),
                          dbc.Select(id=ids.MODEL_ATTN_HEAD, size="sm", value="0", options=[])], xs=6, md=2),
             ], className="g-2 mt-2"),
-            dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure("")),
+            dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True, style=EMPTY_STYLE),
         ]),
     ], className="mb-3")
     return html.Div([
@@ -168,6 +169,14 @@ def layout(**query: Any) -> html.Div:
 def _icon(symbol: str, name: str) -> list:
     """A button's content: a symbol for the eye, its name for screen readers (which read "−" as "minus")."""
     return [html.Span(symbol, **{"aria-hidden": "true"}), html.Span(name, className="visually-hidden")]
+
+
+EMPTY_STYLE = {"height": "120px"}  # _empty_figure's height, for a graph that takes its size from its box
+
+
+def scaled(width: int, height: int) -> dict:
+    """A graph box at its natural size that shrinks, keeping its aspect ratio, to fit a narrower screen."""
+    return {"width": "100%", "maxWidth": f"{width}px", "aspectRatio": f"{width} / {height}"}
 
 
 def _empty_figure(message: str) -> dict:
@@ -464,6 +473,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         Output(ids.MODEL_ATTN_STEP, "max"), Output(ids.MODEL_ATTN_STEP, "marks"), Output(ids.MODEL_ATTN_STEP, "value"),
         Output(ids.MODEL_ATTN_LABEL, "children"), Output(ids.MODEL_ATTN_LAYER, "options"),
         Output(ids.MODEL_ATTN_HEAD, "options"), Output(ids.MODEL_ATTN_SEEN, "data"),
+        Output(ids.MODEL_ATTN_GRID, "style"), Output(ids.MODEL_ATTN_FOCUS, "style"),
         Input(ids.MODEL_ATTN_STEP, "value"), Input(ids.MODEL_ATTN_LAYER, "value"), Input(ids.MODEL_ATTN_HEAD, "value"),
         Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"),
         State(ids.MODEL_ATTN_SEEN, "data"), State(ids.MODEL_ATTN_STEP, "max"),
@@ -476,8 +486,8 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
                        if run_id else "Attention maps are shown for a run's own model: choose a run above.")
             signature = [run_id, 0]
             if signature == seen:
-                return (no_update,) * 9
-            return (_empty_figure(message), _empty_figure(""), 0, {}, 0, message, [], [], signature)
+                return (no_update,) * 11
+            return (_empty_figure(message), _empty_figure(""), 0, {}, 0, message, [], [], signature, EMPTY_STYLE, EMPTY_STYLE)
         steps = [m.step for m in maps]
         following = index is None or last_max is None or index >= last_max
         if ctx.triggered_id != ids.MODEL_ATTN_STEP and following:
@@ -488,7 +498,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         head = min(int(head or 0), H - 1)
         signature = [run_id, maps[-1].id, index, layer, head]
         if signature == seen:
-            return (no_update,) * 9
+            return (no_update,) * 11
         chosen = maps[index]
         tokens = chosen.meta.get("tokens", [])
         grid = attention_grid(chosen.array, tokens, chosen.step)
@@ -498,7 +508,8 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
                  html.Code(text[:80] + ("…" if len(text) > 80 else ""))]
         layer_options = [{"label": str(i), "value": str(i)} for i in range(L)]
         head_options = [{"label": str(j), "value": str(j)} for j in range(H)]
-        return (grid, focus, len(maps) - 1, slider_marks(steps), index, label, layer_options, head_options, signature)
+        return (grid, focus, len(maps) - 1, slider_marks(steps), index, label, layer_options, head_options, signature,
+                scaled(*attention_grid_size(L, H)), scaled(FOCUS_PX, FOCUS_PX))
 
 
 def page_pulse(store: LiveStore, run_id: str | None) -> dict:
