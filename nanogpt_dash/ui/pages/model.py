@@ -92,12 +92,15 @@ def layout(**query: Any) -> html.Div:
                  dbc.Select(id=ids.MODEL_STAT, size="sm", value=KIND,
                             options=[{"label": "kind of part", "value": KIND}]
                             + [{"label": STAT_LABELS[s], "value": s} for s in STATS])], xs=12, md=4),
+        # the step slider and its switch show only while there are statistics to step through
         dbc.Col([html.Div([html.Span(id=ids.MODEL_STEP_LABEL, className="small"),
                            dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3 d-inline-block",
-                                         options=[{"label": "follow latest", "value": "follow"}], value=["follow"])],
-                          className="d-flex align-items-center"),
-                 dbc.Label("step of the statistics", html_for=ids.MODEL_STEP, className="visually-hidden"),
-                 dcc.Slider(id=ids.MODEL_STEP, min=0, max=0, step=1, value=0, marks={}, updatemode="drag")], xs=12, md=5),
+                                         options=[{"label": "follow latest", "value": "follow"}], value=["follow"],
+                                         style=HIDDEN)],
+                          className="d-flex align-items-center flex-wrap"),
+                 html.Div([dbc.Label("step of the statistics", html_for=ids.MODEL_STEP, className="visually-hidden"),
+                           dcc.Slider(id=ids.MODEL_STEP, min=0, max=0, step=1, value=0, marks={}, updatemode="drag")],
+                          id=ids.MODEL_STEP_BOX, style=HIDDEN)], xs=12, md=5),
         dbc.Col(html.Div(id=ids.MODEL_LEGEND), xs=12, md=3),
     ], className="g-2 mb-2")
     graph = cyto.Cytoscape(
@@ -171,6 +174,7 @@ def _icon(symbol: str, name: str) -> list:
     return [html.Span(symbol, **{"aria-hidden": "true"}), html.Span(name, className="visually-hidden")]
 
 
+HIDDEN = {"display": "none"}
 EMPTY_STYLE = {"height": "120px"}  # _empty_figure's height, for a graph that takes its size from its box
 
 
@@ -380,20 +384,21 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         Output(ids.MODEL_STYLES, "data"), Output(ids.MODEL_LEGEND, "children"),
         Output(ids.MODEL_STEP, "max"), Output(ids.MODEL_STEP, "marks"), Output(ids.MODEL_STEP, "value"),
         Output(ids.MODEL_FOLLOW, "value"), Output(ids.MODEL_STEP_LABEL, "children"),
+        Output(ids.MODEL_FOLLOW, "style"), Output(ids.MODEL_STEP_BOX, "style"),
         Input(ids.MODEL_STAT, "value"), Input(ids.MODEL_STEP, "value"), Input(ids.MODEL_FOLLOW, "value"),
         Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"),
     )
     def colour(stat, index, follow, _data, model, expanded):
         run_id = (model or {}).get("run")
         if stat in (None, "", KIND) or run_id is None or not model.get("config"):
-            label = "statistics: choose one under 'colour by'" if run_id else "statistics need a run's own model"
-            return stylesheets({}), None, 0, {}, 0, no_update, label
+            label = "" if run_id else "statistics need a run's own model"
+            return stylesheets({}), None, 0, {}, 0, no_update, label, HIDDEN, HIDDEN
         series = run_stats(store, run_id)
         keys = stat_keys(list(series), stat)
         steps = steps_of({k: series[k] for k in keys})
         if not steps:
             return (stylesheets({}), html.Div("no values logged yet (train.py: layer_stats_interval)", className="small text-muted"),
-                    0, {}, 0, no_update, "no statistics yet")
+                    0, {}, 0, no_update, "no statistics yet", HIDDEN, HIDDEN)
         moved_by_hand = ctx.triggered_id == ids.MODEL_STEP
         follow_value = no_update
         if moved_by_hand and index is not None and index < len(steps) - 1 and follow:
@@ -406,7 +411,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         colours = {n: scale.colour(v) for n, v in values.items() if scale and math.isfinite(v) and (v > 0 or not scale.log)}
         legend_view = legend(stat, scale, len(colours)) if scale else None
         return (stylesheets(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
-                f"step {step:,}")
+                f"step {step:,}", {}, {})
 
     @app.callback(Output(ids.MODEL_DETAIL, "children"), Output(ids.MODEL_TOGGLE, "children"),
                   Output(ids.MODEL_TOGGLE, "style"),
