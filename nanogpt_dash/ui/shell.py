@@ -44,7 +44,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         links,
         html.Div([export_menu.layout(),
                   dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="ngd-connection"), rate, theme],
-                 className="d-flex align-items-center flex-wrap gap-2"),
+                 className="d-flex align-items-center flex-wrap gap-2 ngd-tools"),
     ], fluid=True), color="dark", dark=True, tag="div", role="none"), className="mb-3")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
