@@ -94,7 +94,7 @@ def layout(**query: Any) -> html.Div:
                             + [{"label": STAT_LABELS[s], "value": s} for s in STATS])], xs=12, md=4),
         # the step slider and its switch show only while there are statistics to step through
         dbc.Col([html.Div([html.Span(id=ids.MODEL_STEP_LABEL, className="small"),
-                           dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3 d-inline-block",
+                           dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3",
                                          options=[{"label": "follow latest", "value": "follow"}], value=["follow"],
                                          style=HIDDEN)],
                           className="d-flex align-items-center flex-wrap"),
