@@ -11,6 +11,10 @@ by side) to look at first:
 
 Files: <out>/<page>-<size>-<theme>.png and <out>/sheet-<page>.png. Nothing is asserted: this is
 for looking. Uses Debian's Chromium (CHROMIUM or /usr/bin/chromium) through Playwright.
+
+Two things in the phone shots come from Chromium's full-page capture, not from the page: the
+bottom bar of page links (position: fixed) is drawn where the first screen ends, and the page
+may end in a blank band (the capture keeps the height measured before it re-lays the page out).
 """
 
 from __future__ import annotations
