@@ -14,7 +14,8 @@ for looking. Uses Debian's Chromium (CHROMIUM or /usr/bin/chromium) through Play
 
 Two things in the phone shots come from Chromium's full-page capture, not from the page: the
 bottom bar of page links (position: fixed) is drawn where the first screen ends, and the page
-may end in a blank band (the capture keeps the height measured before it re-lays the page out).
+may end in a blank band (measured: the page in a real window has no such band; the capture
+measures the height first and then lays the page out a little shorter).
 """
 
 from __future__ import annotations
