@@ -12,8 +12,8 @@ by side) to look at first:
 Files: <out>/<page>-<size>-<theme>.png and <out>/sheet-<page>.png. Nothing is asserted: this is
 for looking. Uses Debian's Chromium (CHROMIUM or /usr/bin/chromium) through Playwright.
 
-Two things in the phone shots come from Chromium's full-page capture, not from the page: the
-bottom bar of page links (position: fixed) is drawn where the first screen ends, and the page
+Two things come from Chromium's full-page capture, not from the page: on a phone the bottom bar
+of page links (position: fixed) is drawn where the first screen ends, and a phone or tablet shot
 may end in a blank band (measured: the page in a real window has no such band; the capture
 measures the height first and then lays the page out a little shorter).
 """
