@@ -180,7 +180,8 @@ EMPTY_STYLE = {"height": "120px"}  # _empty_figure's height, for a graph that ta
 
 def scaled(width: int, height: int) -> dict:
     """A graph box at its natural size that shrinks, keeping its aspect ratio, to fit a narrower screen."""
-    return {"width": "100%", "maxWidth": f"{width}px", "aspectRatio": f"{width} / {height}"}
+    # height auto: a responsive dcc.Graph would otherwise take 100 % of its column's (stretched) height
+    return {"width": "100%", "height": "auto", "maxWidth": f"{width}px", "aspectRatio": f"{width} / {height}"}
 
 
 def _empty_figure(message: str) -> dict:
