@@ -136,15 +136,22 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=ids.MODEL_ATTN_LABEL, className="small mb-1"),
             dbc.Label("eval step of the attention maps", html_for=ids.MODEL_ATTN_STEP, className="visually-hidden"),
             dcc.Slider(id=ids.MODEL_ATTN_STEP, min=0, max=0, step=1, value=0, marks={}),
-            # the maps keep their natural aspect ratio and shrink to fit (style from the callback)
-            dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True, style=EMPTY_STYLE),
+            # the maps keep their natural aspect ratio and shrink to fit (style from the callback);
+            # on a wide screen the grid and the chosen head's map sit side by side
             dbc.Row([
-                dbc.Col([dbc.Label("layer", html_for=ids.MODEL_ATTN_LAYER, className="small mb-0"),
-                         dbc.Select(id=ids.MODEL_ATTN_LAYER, size="sm", value="0", options=[])], xs=6, md=2),
-                dbc.Col([dbc.Label("head", html_for=ids.MODEL_ATTN_HEAD, className="small mb-0"),
-                         dbc.Select(id=ids.MODEL_ATTN_HEAD, size="sm", value="0", options=[])], xs=6, md=2),
-            ], className="g-2 mt-2"),
-            dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True, style=EMPTY_STYLE),
+                dbc.Col(dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True,
+                                  style=EMPTY_STYLE), xs=12, xl=6),
+                dbc.Col([
+                    dbc.Row([
+                        dbc.Col([dbc.Label("layer", html_for=ids.MODEL_ATTN_LAYER, className="small mb-0"),
+                                 dbc.Select(id=ids.MODEL_ATTN_LAYER, size="sm", value="0", options=[])], xs=6, md=3),
+                        dbc.Col([dbc.Label("head", html_for=ids.MODEL_ATTN_HEAD, className="small mb-0"),
+                                 dbc.Select(id=ids.MODEL_ATTN_HEAD, size="sm", value="0", options=[])], xs=6, md=3),
+                    ], className="g-2 mt-2"),
+                    dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True,
+                              style=EMPTY_STYLE),
+                ], xs=12, xl=6),
+            ]),
         ]),
     ], className="mb-3")
     return html.Div([
@@ -163,8 +170,9 @@ def layout(**query: Any) -> html.Div:
         dbc.Container(dbc.Row([
             dbc.Col(graph_card, xs=12, lg={"size": 9, "order": 2}),
             dbc.Col(config_card, xs=12, lg={"size": 3, "order": 1}),
-            dbc.Col(heatmap_card, xs=12, lg={"size": 9, "offset": 3, "order": 3}),
-            dbc.Col(attention_card, xs=12, lg={"size": 9, "offset": 3, "order": 4}),
+            # the layer statistics use the whole width (the explorer above is short)
+            dbc.Col(heatmap_card, xs=12, lg={"size": 12, "order": 3}),
+            dbc.Col(attention_card, xs=12, lg={"size": 12, "order": 4}),
         ]), fluid=True),
     ])
 
