@@ -116,9 +116,11 @@ def elements(
 STYLESHEET: list[dict] = [
     {"selector": "node", "style": {
         "label": "data(label)", "shape": "round-rectangle", "width": 200, "height": 36,
-        "background-color": "data(bg)", "color": "data(fg)", "border-width": 1, "border-color": "#7f7f7f",
+        "border-width": 1, "border-color": "#7f7f7f",
         "text-valign": "center", "text-halign": "center", "text-wrap": "wrap", "text-max-width": 190,
         "font-size": 12}},
+    # only leaves carry fill and label colours (an expanded block has none: cytoscape warns of a mapping without data)
+    {"selector": "node[bg]", "style": {"background-color": "data(bg)", "color": "data(fg)"}},
     {"selector": ".add", "style": {"shape": "ellipse", "width": 120}},
     {"selector": ".input", "style": {"shape": "tag"}},
     {"selector": ".expanded", "style": {
