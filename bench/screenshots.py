@@ -41,13 +41,13 @@ SIZES = {
 }
 THEMES = ("light", "dark")
 RUNS = (("lr-a", "1e-3"), ("lr-b", "3e-3"), ("lr-c", "6e-3"))
-# What a page has drawn once it is ready: every Plotly chart holds its data, the model graph its
+# What a page has drawn once it is ready: every visible Plotly chart holds traces, the model graph its
 # canvas, and Dash is not waiting for a callback. A page shows two runs (Compare needs two, the
 # Model and Analysis pages show the first).
 READY_JS = """() => {
     if (document.querySelector('[data-dash-is-loading="true"]')) return false;
-    const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
-    if (!plots.every(el => el.data && el.layout)) return false;
+    const plots = Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el => el.offsetParent !== null);
+    if (!plots.every(el => el.data && el.data.length && el.layout)) return false;
     const graph = document.querySelector('#model-graph');
     return !graph || !!graph.querySelector('canvas');
 }"""
