@@ -131,3 +131,48 @@ def test_a_portrait_view_gets_fewer_taller_columns():
     landscape = len({x for x, _ in positions(v, rows_for(620 / 700)).values()})
     portrait = len({x for x, _ in positions(v, rows_for(600 / 330)).values()})
     assert portrait < landscape and rows_for(None) == MAX_ROWS
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+    def luminance(c: str) -> float:
+        channels = [int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_part_of_the_dark_graph_has_a_dark_fill_under_a_legible_label():
+    from nanogpt_dash.ui.model_graph import DARK_KIND_COLOURS, DARK_TEXT, KIND_COLOURS, NO_VALUE
+
+    assert set(DARK_KIND_COLOURS) == set(KIND_COLOURS)
+    for kind, fill in DARK_KIND_COLOURS.items():
+        assert contrast(DARK_TEXT, fill) >= 4.5, f"{kind}: {contrast(DARK_TEXT, fill):.1f}:1"
+    for theme, (fill, label) in NO_VALUE.items():
+        assert contrast(label, fill) >= 4.5, theme
+
+
+def test_the_graph_has_a_stylesheet_per_theme_and_a_statistics_colours_come_last_in_both():
+    from nanogpt_dash.ui.model_graph import DARK_STYLESHEET, STYLESHEET, stylesheets
+
+    plain = stylesheets({})
+    assert plain == {"light": STYLESHEET, "dark": DARK_STYLESHEET}
+    coloured = stylesheets({"transformer.wte": "#440154"})
+    for theme in ("light", "dark"):
+        last = coloured[theme][-1]
+        assert last["selector"] == 'node[id = "transformer.wte"]'
+        assert last["style"] == {"background-color": "#440154", "color": "#ffffff"}
+    assert coloured["light"][-2]["style"]["background-color"] != coloured["dark"][-2]["style"]["background-color"]
+
+
+def test_attention_grid_names_the_layers_on_the_left_clear_of_the_colour_bar_and_keeps_square_maps():
+    from nanogpt_dash.ui.model_graph import attention_grid_size
+
+    maps = np.random.default_rng(0).random((2, 3, 5, 5)).astype(np.float16)
+    fig = attention_grid(maps, list("ab c\n"), step=10)
+    assert [fig["layout"][a]["title"]["text"] for a in ("yaxis", "yaxis4")] == ["layer 0", "layer 1"]
+    assert not any("layer" in a.get("text", "") for a in fig["layout"].get("annotations", []))
+    assert (fig["layout"]["width"], fig["layout"]["height"]) == attention_grid_size(2, 3)
+    width, height = attention_grid_size(2, 3)
+    assert width - 64 - 70 > height - 60 - 30, "three heads wide, two layers high"

@@ -28,6 +28,7 @@ CONFIG = "config"
 MEMORY = "memory"
 MAIN = "main"  # the page's <main>, where the skip link goes
 THEME = "theme"  # auto, light or dark; assets/theme.js applies and remembers it
+THEME_APPLIED = "theme-applied"  # the theme shown, light or dark (auto resolved); assets/theme.js sets it
 
 
 def chart(name: str) -> str:
@@ -58,6 +59,7 @@ MODEL_FIT = "model-fit"
 MODEL_STAT = "model-stat"
 MODEL_STEP = "model-step"
 MODEL_STEP_LABEL = "model-step-label"
+MODEL_STEP_BOX = "model-step-box"
 MODEL_FOLLOW = "model-follow"
 MODEL_LEGEND = "model-legend"
 MODEL_HEATMAP_STAT = "model-heatmap-stat"
@@ -70,6 +72,8 @@ MODEL_ATTN_LAYER = "model-attn-layer"
 MODEL_ATTN_HEAD = "model-attn-head"
 MODEL_ATTN_FOCUS = "model-attn-focus"
 MODEL_ATTN_SEEN = "model-attn-seen"
+MODEL_STYLES = "model-styles"
+MODEL_THEME = "model-theme"
 
 
 def model_field(name: str) -> str:

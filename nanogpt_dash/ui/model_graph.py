@@ -116,9 +116,11 @@ def elements(
 STYLESHEET: list[dict] = [
     {"selector": "node", "style": {
         "label": "data(label)", "shape": "round-rectangle", "width": 200, "height": 36,
-        "background-color": "data(bg)", "color": "data(fg)", "border-width": 1, "border-color": "#7f7f7f",
+        "border-width": 1, "border-color": "#7f7f7f",
         "text-valign": "center", "text-halign": "center", "text-wrap": "wrap", "text-max-width": 190,
         "font-size": 12}},
+    # only leaves carry fill and label colours (an expanded block has none: cytoscape warns of a mapping without data)
+    {"selector": "node[bg]", "style": {"background-color": "data(bg)", "color": "data(fg)"}},
     {"selector": ".add", "style": {"shape": "ellipse", "width": 120}},
     {"selector": ".input", "style": {"shape": "tag"}},
     {"selector": ".expanded", "style": {
@@ -137,6 +139,43 @@ STYLESHEET: list[dict] = [
         "line-style": "dashed", "line-color": "#bdbdbd", "target-arrow-shape": "none",
         "curve-style": "unbundled-bezier", "control-point-distances": [-400], "control-point-weights": [0.5]}},
 ]
+
+
+# The dark theme's graph (assets/model.css gives its box the background): the same shapes, deep
+# fills under light labels, lighter edges. Appended to STYLESHEET, so its rules win; the colours of a
+# statistic (stylesheets()) come after both and pick their own label colour.
+DARK_TEXT = "#f1f3f5"
+DARK_KIND_COLOURS = {
+    "input": "#3d434a", "embedding": "#1f4b73", "layernorm": "#6e4315", "linear": "#2a5526",
+    "attention": "#48406e", "add": "#2b3035", "activation": "#73301f", "block": "#3d434a",
+}
+DARK_STYLESHEET: list[dict] = STYLESHEET + [
+    {"selector": "node", "style": {"color": DARK_TEXT, "border-color": "#8c959f"}},
+    *({"selector": f".{kind}", "style": {"background-color": fill}} for kind, fill in DARK_KIND_COLOURS.items()),
+    {"selector": ".expanded", "style": {"background-color": "#25292d", "border-color": "#6c757d"}},
+    {"selector": ":selected", "style": {"border-width": 4, "border-color": "#fd8d3c"}},
+    {"selector": "edge", "style": {"line-color": "#8c959f", "target-arrow-color": "#8c959f"}},
+    {"selector": ".residual", "style": {"line-color": "#6ea8fe", "target-arrow-color": "#6ea8fe"}},
+    {"selector": ".tied", "style": {"line-color": "#6c757d"}},
+]
+# a node without a value of the chosen statistic, per theme: (fill, label)
+NO_VALUE = {"light": ("#eeeeee", "#555555"), "dark": ("#2b3035", "#adb5bd")}
+THEMES = ("light", "dark")
+
+
+def stylesheets(colours: Mapping[str, str]) -> dict[str, list[dict]]:
+    """The graph's stylesheet for each theme: by kind of part, or with each coloured node's fill
+    (and a label colour that reads on it) while the nodes without a value turn grey."""
+    out = {}
+    for theme, base in zip(THEMES, (STYLESHEET, DARK_STYLESHEET)):
+        rules = list(base)
+        if colours:
+            fill, label = NO_VALUE[theme]
+            rules.append({"selector": "node[bg]", "style": {"background-color": fill, "color": label}})
+            rules += [{"selector": f'node[id = "{node}"]', "style": {"background-color": c, "color": text_colour(c)}}
+                      for node, c in colours.items()]
+        out[theme] = rules
+    return out
 
 
 def text_colour(fill: str) -> str:
@@ -349,14 +388,27 @@ def visible_token(token: str) -> str:
     return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(token, token)
 
 
+GRID_MARGIN = {"l": 64, "r": 70, "t": 60, "b": 30}  # probe text and layer names | colour bar; title and head names | probe text
+FOCUS_PX = 560  # the focus map's natural size: square, at most this wide
+
+
+def attention_grid_size(layers: int, heads: int) -> tuple[int, int]:
+    """The grid's natural (width, height) in CSS px: square maps, smaller ones for many heads.
+    The page keeps this aspect ratio and shrinks it to fit narrower screens."""
+    size = 190 if heads <= 4 else 140 if heads <= 8 else 90
+    return (GRID_MARGIN["l"] + GRID_MARGIN["r"] + size * heads + 4 * (heads - 1),
+            GRID_MARGIN["t"] + GRID_MARGIN["b"] + size * layers + 4 * (layers - 1))
+
+
 def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_every: int | None = None) -> dict:
     """A layer × head grid of attention maps (query rows × key columns) with the probe text on the outer axes."""
     L, H, T, _ = maps.shape
     labels = [visible_token(t) for t in tokens[:T]]
-    every = label_every or max(1, math.ceil(T / 24))
+    every = label_every or max(1, math.ceil(T / 12))  # a map may be 100 px wide on a phone
     ticks = list(range(0, T, every))
+    # layer names as the first column's axis titles, on the left: row titles would sit on the colour bar
     fig = make_subplots(rows=L, cols=H, horizontal_spacing=0.02, vertical_spacing=0.02,
-                        row_titles=[f"layer {i}" for i in range(L)], column_titles=[f"head {j}" for j in range(H)])
+                        column_titles=[f"head {j}" for j in range(H)])
     for i in range(L):
         for j in range(H):
             z = maps[i, j].astype(np.float32)
@@ -371,12 +423,12 @@ def attention_grid(maps: np.ndarray, tokens: Sequence[str], step: int, label_eve
     for j in range(H):
         fig.update_xaxes(tick, row=L, col=j + 1)
     for i in range(L):
-        fig.update_yaxes(tick, row=i + 1, col=1)
-    size = 190 if H <= 4 else 140 if H <= 8 else 90
+        fig.update_yaxes(tick, title={"text": f"layer {i}", "font": {"size": 12}, "standoff": 4}, row=i + 1, col=1)
+    width, height = attention_grid_size(L, H)
     fig.update_layout(
         title={"text": f"step {step}", "x": 0.01, "font": {"size": 13}},
         coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12, "title": {"text": "p"}}},
-        height=80 + size * L, margin={"l": 30, "r": 40, "t": 60, "b": 30},
+        width=width, height=height, margin=GRID_MARGIN,
         paper_bgcolor="white", plot_bgcolor="white")
     return fig.to_plotly_json()
 
@@ -397,5 +449,5 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
         "xaxis": {**tick, "side": "top"},
         "yaxis": {**tick, "autorange": "reversed", "scaleanchor": "x"},
         "coloraxis": {"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12}},
-        "height": 560, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
+        "width": FOCUS_PX, "height": FOCUS_PX, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
         "paper_bgcolor": "white", "plot_bgcolor": "white"}}

@@ -44,7 +44,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         links,
         html.Div([export_menu.layout(),
                   dbc.Badge("connecting", id=ids.CONNECTION, color="secondary", className="ngd-connection"), rate, theme],
-                 className="d-flex align-items-center flex-wrap gap-2"),
+                 className="d-flex align-items-center flex-wrap gap-2 ngd-tools"),
     ], fluid=True), color="dark", dark=True, tag="div", role="none"), className="mb-3")
     return html.Div([
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
@@ -55,6 +55,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dcc.Store(id=ids.DATA),
         dcc.Store(id=ids.QUERY),
         dcc.Store(id=ids.RECONNECT),
+        dcc.Store(id=ids.THEME_APPLIED),  # light or dark, as shown; assets/theme.js keeps it current
         # the server bumps this text with every push and heartbeat; assets/push.js watches it
         html.Span(id=ids.PULSE, hidden=True),
         html.Div(id=ids.MEMORY),

@@ -118,8 +118,9 @@ def test_the_theme_chosen_in_the_navbar_is_remembered_and_the_charts_follow_it(t
     page.select_option("#theme", "dark")
     page.wait_for_function("() => document.documentElement.getAttribute('data-bs-theme') === 'dark'")
     dark_text = page.evaluate(CHART_TEXT)
+    # the paper: the dark surface (as the cards), no longer white
     assert dark_text != light_text and page.evaluate(
-        "() => getComputedStyle(document.querySelector('#chart-loss .main-svg')).backgroundColor") == "rgba(0, 0, 0, 0)"
+        "() => getComputedStyle(document.querySelector('#chart-loss .main-svg')).backgroundColor") == "rgb(33, 37, 41)"
     assert page.evaluate("() => document.querySelector('#chart-loss .main-svg').ngdMark === true"), \
         "the chart was recoloured, not drawn again"
 

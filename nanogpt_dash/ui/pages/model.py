@@ -25,7 +25,7 @@ from ...live import LiveStore
 from .. import ids
 from ..model_graph import (
     STYLESHEET, ColourScale, Series, attention_focus, rows_for, attention_grid, colour_scale, elements, heatmap_figure, node_detail,
-    node_values, stat_keys, steps_of, text_colour,
+    FOCUS_PX, node_values, stat_keys, steps_of, stylesheets, attention_grid_size,
 )
 from ..query import query_runs
 
@@ -92,12 +92,15 @@ def layout(**query: Any) -> html.Div:
                  dbc.Select(id=ids.MODEL_STAT, size="sm", value=KIND,
                             options=[{"label": "kind of part", "value": KIND}]
                             + [{"label": STAT_LABELS[s], "value": s} for s in STATS])], xs=12, md=4),
+        # the step slider and its switch show only while there are statistics to step through
         dbc.Col([html.Div([html.Span(id=ids.MODEL_STEP_LABEL, className="small"),
-                           dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3 d-inline-block",
-                                         options=[{"label": "follow latest", "value": "follow"}], value=["follow"])],
-                          className="d-flex align-items-center"),
-                 dbc.Label("step of the statistics", html_for=ids.MODEL_STEP, className="visually-hidden"),
-                 dcc.Slider(id=ids.MODEL_STEP, min=0, max=0, step=1, value=0, marks={}, updatemode="drag")], xs=12, md=5),
+                           dbc.Checklist(id=ids.MODEL_FOLLOW, switch=True, className="small ms-3",
+                                         options=[{"label": "follow latest", "value": "follow"}], value=["follow"],
+                                         style=HIDDEN)],
+                          className="d-flex align-items-center flex-wrap"),
+                 html.Div([dbc.Label("step of the statistics", html_for=ids.MODEL_STEP, className="visually-hidden"),
+                           dcc.Slider(id=ids.MODEL_STEP, min=0, max=0, step=1, value=0, marks={}, updatemode="drag")],
+                          id=ids.MODEL_STEP_BOX, style=HIDDEN)], xs=12, md=5),
         dbc.Col(html.Div(id=ids.MODEL_LEGEND), xs=12, md=3),
     ], className="g-2 mb-2")
     graph = cyto.Cytoscape(
@@ -133,14 +136,22 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=ids.MODEL_ATTN_LABEL, className="small mb-1"),
             dbc.Label("eval step of the attention maps", html_for=ids.MODEL_ATTN_STEP, className="visually-hidden"),
             dcc.Slider(id=ids.MODEL_ATTN_STEP, min=0, max=0, step=1, value=0, marks={}),
-            dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure("")),
+            # the maps keep their natural aspect ratio and shrink to fit (style from the callback);
+            # on a wide screen the grid and the chosen head's map sit side by side
             dbc.Row([
-                dbc.Col([dbc.Label("layer", html_for=ids.MODEL_ATTN_LAYER, className="small mb-0"),
-                         dbc.Select(id=ids.MODEL_ATTN_LAYER, size="sm", value="0", options=[])], xs=6, md=2),
-                dbc.Col([dbc.Label("head", html_for=ids.MODEL_ATTN_HEAD, className="small mb-0"),
-                         dbc.Select(id=ids.MODEL_ATTN_HEAD, size="sm", value="0", options=[])], xs=6, md=2),
-            ], className="g-2 mt-2"),
-            dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure("")),
+                dbc.Col(dcc.Graph(id=ids.MODEL_ATTN_GRID, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True,
+                                  style=EMPTY_STYLE), xs=12, xl=6),
+                dbc.Col([
+                    dbc.Row([
+                        dbc.Col([dbc.Label("layer", html_for=ids.MODEL_ATTN_LAYER, className="small mb-0"),
+                                 dbc.Select(id=ids.MODEL_ATTN_LAYER, size="sm", value="0", options=[])], xs=6, md=3),
+                        dbc.Col([dbc.Label("head", html_for=ids.MODEL_ATTN_HEAD, className="small mb-0"),
+                                 dbc.Select(id=ids.MODEL_ATTN_HEAD, size="sm", value="0", options=[])], xs=6, md=3),
+                    ], className="g-2 mt-2"),
+                    dcc.Graph(id=ids.MODEL_ATTN_FOCUS, config=GRAPH_CONFIG, figure=_empty_figure(""), responsive=True,
+                              style=EMPTY_STYLE),
+                ], xs=12, xl=6),
+            ]),
         ]),
     ], className="mb-3")
     return html.Div([
@@ -151,12 +162,17 @@ def layout(**query: Any) -> html.Div:
         dcc.Store(id=ids.MODEL_EXPANDED, data=DEFAULT_EXPANDED),
         dcc.Store(id=ids.MODEL_HEATMAP_SEEN),
         dcc.Store(id=ids.MODEL_ATTN_SEEN),
+        # the graph's stylesheet for each theme, and the theme applied (relayed from the shell):
+        # a theme change picks the other stylesheet in the browser, nothing is sent again
+        dcc.Store(id=ids.MODEL_STYLES, data=stylesheets({})),
+        dcc.Store(id=ids.MODEL_THEME),
         # on a phone the graph comes first, then the explorer; on a wide screen the explorer sits on the left
         dbc.Container(dbc.Row([
             dbc.Col(graph_card, xs=12, lg={"size": 9, "order": 2}),
             dbc.Col(config_card, xs=12, lg={"size": 3, "order": 1}),
-            dbc.Col(heatmap_card, xs=12, lg={"size": 9, "offset": 3, "order": 3}),
-            dbc.Col(attention_card, xs=12, lg={"size": 9, "offset": 3, "order": 4}),
+            # the layer statistics use the whole width (the explorer above is short)
+            dbc.Col(heatmap_card, xs=12, lg={"size": 12, "order": 3}),
+            dbc.Col(attention_card, xs=12, lg={"size": 12, "order": 4}),
         ]), fluid=True),
     ])
 
@@ -164,6 +180,16 @@ def layout(**query: Any) -> html.Div:
 def _icon(symbol: str, name: str) -> list:
     """A button's content: a symbol for the eye, its name for screen readers (which read "−" as "minus")."""
     return [html.Span(symbol, **{"aria-hidden": "true"}), html.Span(name, className="visually-hidden")]
+
+
+HIDDEN = {"display": "none"}
+EMPTY_STYLE = {"height": "120px"}  # _empty_figure's height, for a graph that takes its size from its box
+
+
+def scaled(width: int, height: int) -> dict:
+    """A graph box at its natural size that shrinks, keeping its aspect ratio, to fit a narrower screen."""
+    # height auto: a responsive dcc.Graph would otherwise take 100 % of its column's (stretched) height
+    return {"width": "100%", "height": "auto", "maxWidth": f"{width}px", "aspectRatio": f"{width} / {height}"}
 
 
 def _empty_figure(message: str) -> dict:
@@ -216,16 +242,6 @@ def run_stats(store: LiveStore, run_id: str) -> dict[str, Series]:
         if v is not None and len(v.step):
             out[key] = (v.step, v.value.astype(np.float64))
     return out
-
-
-def colour_stylesheet(colours: dict[str, str]) -> list[dict]:
-    """STYLESHEET with each coloured node's fill; nodes without a value turn grey."""
-    if not colours:
-        return STYLESHEET
-    rules = [{"selector": "node[bg]", "style": {"background-color": "#eeeeee", "color": "#555555"}}]
-    rules += [{"selector": f'node[id = "{node}"]', "style": {"background-color": c, "color": text_colour(c)}}
-              for node, c in colours.items()]
-    return STYLESHEET + rules
 
 
 def legend(stat: str, scale: ColourScale, count: int) -> html.Div:
@@ -366,24 +382,32 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         arch = describe(model_config(model["config"]))
         return elements(arch, expanded or [], max_rows=rows_for(aspect)), dict(LAYOUT)
 
+    # the theme the page shows (assets/theme.js tells the shell's store), into this page's store,
+    # and the graph's stylesheet for it: the canvas cannot be recoloured by CSS
+    app.clientside_callback(ClientsideFunction("ngdTheme", "relay"), Output(ids.MODEL_THEME, "data"),
+                            Input(ids.THEME_APPLIED, "data"))
+    app.clientside_callback(ClientsideFunction("ngdTheme", "pick"), Output(ids.MODEL_GRAPH, "stylesheet"),
+                            Input(ids.MODEL_STYLES, "data"), Input(ids.MODEL_THEME, "data"))
+
     @app.callback(
-        Output(ids.MODEL_GRAPH, "stylesheet"), Output(ids.MODEL_LEGEND, "children"),
+        Output(ids.MODEL_STYLES, "data"), Output(ids.MODEL_LEGEND, "children"),
         Output(ids.MODEL_STEP, "max"), Output(ids.MODEL_STEP, "marks"), Output(ids.MODEL_STEP, "value"),
         Output(ids.MODEL_FOLLOW, "value"), Output(ids.MODEL_STEP_LABEL, "children"),
+        Output(ids.MODEL_FOLLOW, "style"), Output(ids.MODEL_STEP_BOX, "style"),
         Input(ids.MODEL_STAT, "value"), Input(ids.MODEL_STEP, "value"), Input(ids.MODEL_FOLLOW, "value"),
         Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"), Input(ids.MODEL_EXPANDED, "data"),
     )
     def colour(stat, index, follow, _data, model, expanded):
         run_id = (model or {}).get("run")
         if stat in (None, "", KIND) or run_id is None or not model.get("config"):
-            label = "statistics: choose one under 'colour by'" if run_id else "statistics need a run's own model"
-            return STYLESHEET, None, 0, {}, 0, no_update, label
+            label = "" if run_id else "statistics need a run's own model"
+            return stylesheets({}), None, 0, {}, 0, no_update, label, HIDDEN, HIDDEN
         series = run_stats(store, run_id)
         keys = stat_keys(list(series), stat)
         steps = steps_of({k: series[k] for k in keys})
         if not steps:
-            return (STYLESHEET, html.Div("no values logged yet (train.py: layer_stats_interval)", className="small text-muted"),
-                    0, {}, 0, no_update, "no statistics yet")
+            return (stylesheets({}), html.Div("no values logged yet (train.py: layer_stats_interval)", className="small text-muted"),
+                    0, {}, 0, no_update, "no statistics yet", HIDDEN, HIDDEN)
         moved_by_hand = ctx.triggered_id == ids.MODEL_STEP
         follow_value = no_update
         if moved_by_hand and index is not None and index < len(steps) - 1 and follow:
@@ -395,8 +419,8 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         scale = colour_scale(stat, list(values.values()))
         colours = {n: scale.colour(v) for n, v in values.items() if scale and math.isfinite(v) and (v > 0 or not scale.log)}
         legend_view = legend(stat, scale, len(colours)) if scale else None
-        return (colour_stylesheet(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
-                f"step {step:,}")
+        return (stylesheets(colours), legend_view, len(steps) - 1, slider_marks(steps), index, follow_value,
+                f"step {step:,}", {}, {})
 
     @app.callback(Output(ids.MODEL_DETAIL, "children"), Output(ids.MODEL_TOGGLE, "children"),
                   Output(ids.MODEL_TOGGLE, "style"),
@@ -463,6 +487,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         Output(ids.MODEL_ATTN_STEP, "max"), Output(ids.MODEL_ATTN_STEP, "marks"), Output(ids.MODEL_ATTN_STEP, "value"),
         Output(ids.MODEL_ATTN_LABEL, "children"), Output(ids.MODEL_ATTN_LAYER, "options"),
         Output(ids.MODEL_ATTN_HEAD, "options"), Output(ids.MODEL_ATTN_SEEN, "data"),
+        Output(ids.MODEL_ATTN_GRID, "style"), Output(ids.MODEL_ATTN_FOCUS, "style"),
         Input(ids.MODEL_ATTN_STEP, "value"), Input(ids.MODEL_ATTN_LAYER, "value"), Input(ids.MODEL_ATTN_HEAD, "value"),
         Input(ids.MODEL_PULSE, "data"), Input(ids.MODEL_CONFIG, "data"),
         State(ids.MODEL_ATTN_SEEN, "data"), State(ids.MODEL_ATTN_STEP, "max"),
@@ -475,8 +500,8 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
                        if run_id else "Attention maps are shown for a run's own model: choose a run above.")
             signature = [run_id, 0]
             if signature == seen:
-                return (no_update,) * 9
-            return (_empty_figure(message), _empty_figure(""), 0, {}, 0, message, [], [], signature)
+                return (no_update,) * 11
+            return (_empty_figure(message), _empty_figure(""), 0, {}, 0, message, [], [], signature, EMPTY_STYLE, EMPTY_STYLE)
         steps = [m.step for m in maps]
         following = index is None or last_max is None or index >= last_max
         if ctx.triggered_id != ids.MODEL_ATTN_STEP and following:
@@ -487,7 +512,7 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
         head = min(int(head or 0), H - 1)
         signature = [run_id, maps[-1].id, index, layer, head]
         if signature == seen:
-            return (no_update,) * 9
+            return (no_update,) * 11
         chosen = maps[index]
         tokens = chosen.meta.get("tokens", [])
         grid = attention_grid(chosen.array, tokens, chosen.step)
@@ -497,7 +522,8 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:  # noq
                  html.Code(text[:80] + ("…" if len(text) > 80 else ""))]
         layer_options = [{"label": str(i), "value": str(i)} for i in range(L)]
         head_options = [{"label": str(j), "value": str(j)} for j in range(H)]
-        return (grid, focus, len(maps) - 1, slider_marks(steps), index, label, layer_options, head_options, signature)
+        return (grid, focus, len(maps) - 1, slider_marks(steps), index, label, layer_options, head_options, signature,
+                scaled(*attention_grid_size(L, H)), scaled(FOCUS_PX, FOCUS_PX))
 
 
 def page_pulse(store: LiveStore, run_id: str | None) -> dict:
