@@ -113,6 +113,20 @@ def test_heatmap_rows_are_layers_in_order_and_log_statistics_use_log10():
     assert stat_keys(list(stats), "act_mean") == []
 
 
+def test_a_zoom_on_a_heatmap_lasts_while_steps_arrive_and_a_new_statistic_starts_unzoomed():
+    # the page rebuilds these figures as steps arrive; Plotly keeps a user's zoom across figures
+    # with the same uirevision and forgets it when uirevision changes
+    early = {activation_key(0, "act_std"): series([(0, 1.0)])}
+    later = {activation_key(0, "act_std"): series([(0, 1.0), (50, 1.5)]),
+             activation_key(0, "act_mean"): series([(0, 0.1), (50, 0.2)])}
+    assert heatmap_figure("act_std", early)["layout"]["uirevision"] == heatmap_figure("act_std", later)["layout"]["uirevision"]
+    assert heatmap_figure("act_std", later)["layout"]["uirevision"] != heatmap_figure("act_mean", later)["layout"]["uirevision"]
+    maps = np.random.default_rng(0).random((2, 2, 4, 4)).astype(np.float16)
+    focus = [attention_focus(maps, list("abcd"), layer, head, step)["layout"]["uirevision"]
+             for layer, head, step in ((0, 1, 10), (0, 1, 20), (1, 1, 20))]
+    assert focus[0] == focus[1] != focus[2]
+
+
 def test_attention_grid_has_one_map_per_layer_and_head_with_probe_text():
     maps = np.random.default_rng(0).random((2, 3, 5, 5)).astype(np.float16)
     fig = attention_grid(maps, list("ab c\n"), step=10, label_every=1)

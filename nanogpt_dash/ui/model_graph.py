@@ -371,6 +371,7 @@ def heatmap_figure(stat: str, series: Mapping[str, Series], height: int | None =
         "margin": {"l": 10, "r": 10, "t": 34, "b": 40},
         "xaxis": {"title": {"text": "step"}},
         "yaxis": {"autorange": "reversed", "automargin": True, "tickfont": {"size": 10}},
+        "uirevision": f"heatmap {stat}",  # a zoom lasts while new steps arrive (the figure is rebuilt each time)
         "paper_bgcolor": "white", "plot_bgcolor": "white"}}
 
 
@@ -450,4 +451,5 @@ def attention_focus(maps: np.ndarray, tokens: Sequence[str], layer: int, head: i
         "yaxis": {**tick, "autorange": "reversed", "scaleanchor": "x"},
         "coloraxis": {"colorscale": COLORSCALE, "cmin": 0, "cmax": 1, "colorbar": {"thickness": 12}},
         "width": FOCUS_PX, "height": FOCUS_PX, "margin": {"l": 40, "r": 10, "t": 70, "b": 10},
+        "uirevision": f"focus {layer} {head}",
         "paper_bgcolor": "white", "plot_bgcolor": "white"}}
