@@ -332,7 +332,7 @@ def lr_area(schedule: Callable[[np.ndarray], np.ndarray], max_step: int) -> Call
     return to_area
 
 
-LR_LINES = "linear in LR area, val and train + gap averaged"
+LR_LINES = "mean of val line and train line + gap in LR area"
 VAL_MODELS = ("train in steps + val gap", "val in steps", "val in LR area", LR_LINES, "val linear in LR area",
               "train linear in LR area + val gap")
 CHOSEN_AMONG = VAL_MODELS[:4]  # the back-test's candidates; the last two are LR_LINES's halves, forced only
