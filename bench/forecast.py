@@ -2,6 +2,7 @@
 How well the forecast predicts a run's final val loss from its beginning, on real runs of train.py.
 
     python bench/forecast.py                    # trains both runs below (CPU, minutes), then forecasts
+    python bench/forecast.py --keep DIR         # the same, and keeps the runs in DIR for --runs later
     python bench/forecast.py --runs DIR [DIR …] # forecasts runs already trained (their metrics.sqlite)
 
 The runs: train.py's default (python_char, 2000 iterations) and the Tiny Shakespeare CPU
@@ -84,6 +85,7 @@ def methods(config: dict, series: dict, cut_step: int, max_iters: int) -> dict[s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--runs", type=Path, nargs="*", help="run directories already trained (skip training)")
+    parser.add_argument("--keep", type=Path, help="train the runs into this directory and keep them there")
     parser.add_argument("--max_iters", type=int, default=2000, help="iterations of the Shakespeare run (default 2000)")
     args = parser.parse_args()
 
@@ -94,8 +96,12 @@ def main() -> int:
             print("error: Tiny Shakespeare not found: run `python data/shakespeare_char/prepare.py --input PATH` "
                   "first (it needs input.txt or the network)", file=sys.stderr)
             return 2
-        tmp = tempfile.TemporaryDirectory(prefix="bench-forecast-")
-        root = Path(tmp.name)
+        if args.keep is not None:
+            root = args.keep
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="bench-forecast-")
+            root = Path(tmp.name)
         run_dirs = []
         for name, cmd in train_commands(root, args.max_iters).items():
             print("training:", " ".join(cmd[1:]), flush=True)

@@ -3,6 +3,7 @@ import pytest
 
 from nanogpt_dash.analytics import (find_plateaus, fit_power_law, forecast, forecast_val_loss, generalization_gap, lr_area,
                                     nanogpt_lr, slope_per_1k)
+from nanogpt_dash.analytics.convergence import LR_LINES
 
 
 def test_forecast_of_an_exact_power_law_is_within_one_percent():
@@ -86,15 +87,49 @@ def test_val_forecast_uses_the_dense_train_loss_while_there_are_few_evals():
     assert f.method == "train in steps + val gap" and abs(f.value - truth) / truth < 0.01
 
 
-def test_val_still_falling_straight_is_carried_on_as_the_learning_rate_decays():
-    # train.py's default run: val falls in a straight line in the learning rate's running sum
-    config = {"learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100, "lr_decay_iters": 2000, "max_iters": 2000}
-    area = lr_area(nanogpt_lr(config), 2000)
+COSINE = {"learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100, "lr_decay_iters": 2000, "max_iters": 2000}
+
+
+def test_losses_falling_straight_in_the_lr_area_are_carried_on_as_the_learning_rate_decays():
+    # train and val both fall in a straight line in the learning rate's running sum, a constant gap apart:
+    # the cosine schedule bends both curves in steps, and the forecast follows the bend
+    area = lr_area(nanogpt_lr(COSINE), 2000)
     step = np.arange(1, 2001)
-    train = 1.9 + 2.0 * (step / 10) ** -0.8
+    train = 2.6 - 1.0 * area(step) / area(2000)
     evals = np.arange(100, 2001, 100)
-    val = 2.4 - 1.2 * area(evals) / area(2000)
+    val = 2.5 - 1.0 * area(evals) / area(2000)
     known = step <= 800
-    f = forecast_val_loss(step[known], train[known], evals[evals <= 800], val[evals <= 800], 2000, config)
-    assert f.method == "val linear in LR area"
+    f = forecast_val_loss(step[known], train[known], evals[evals <= 800], val[evals <= 800], 2000, COSINE)
+    assert f.method == LR_LINES
     assert abs(f.value - val[-1]) / val[-1] < 0.01 and f.low <= val[-1] <= f.high
+
+
+def test_lr_area_forecast_lies_between_a_gap_that_stays_and_one_that_keeps_widening():
+    # train.py's default run: the val - train gap widened until 40 % of the run, then stayed
+    area = lr_area(nanogpt_lr(COSINE), 2000)
+    a = lambda s: area(np.asarray(s, dtype=np.float64)) / area(2000)  # noqa: E731
+    step = np.arange(1, 2001)
+    train = 2.6 - 1.2 * a(step)
+    evals = np.arange(100, 2001, 100)
+    gap = -0.5 * np.minimum(a(evals), a(800))
+    val = 2.6 - 1.2 * a(evals) + gap
+    known, seen = step <= 800, evals <= 800
+    stays = forecast_val_loss(step[known], train[known], evals[seen], val[seen], 2000, COSINE,
+                              model="train linear in LR area + val gap")
+    widens = forecast_val_loss(step[known], train[known], evals[seen], val[seen], 2000, COSINE,
+                               model="val linear in LR area")
+    f = forecast_val_loss(step[known], train[known], evals[seen], val[seen], 2000, COSINE, model=LR_LINES)
+    assert widens.value < f.value < stays.value
+    assert f.value == pytest.approx((stays.value + widens.value) / 2)
+    assert f.low <= min(stays.low, widens.low) and f.high >= max(stays.high, widens.high)
+    assert widens.value < val[-1] < stays.value and f.low <= val[-1] <= f.high
+
+
+def test_lr_area_forecast_is_used_when_too_few_evals_to_back_test_and_the_schedule_is_known():
+    area = lr_area(nanogpt_lr(COSINE), 2000)
+    step = np.arange(1, 401)
+    train = 2.6 - area(step) / area(2000)
+    evals = np.array([100, 200, 300, 400])
+    f = forecast_val_loss(step, train, evals, train[evals - 1] - 0.1, 2000, COSINE)
+    assert f.method == LR_LINES and f.value == pytest.approx(1.5, rel=0.01)
+    assert forecast_val_loss(step, train, evals, train[evals - 1] - 0.1, 2000).method == "train in steps + val gap"

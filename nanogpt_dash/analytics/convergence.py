@@ -332,7 +332,10 @@ def lr_area(schedule: Callable[[np.ndarray], np.ndarray], max_step: int) -> Call
     return to_area
 
 
-VAL_MODELS = ("train in steps + val gap", "val in steps", "val in LR area", "val linear in LR area")
+LR_LINES = "mean of val line and train line + gap in LR area"
+VAL_MODELS = ("train in steps + val gap", "val in steps", "val in LR area", LR_LINES, "val linear in LR area",
+              "train linear in LR area + val gap")
+CHOSEN_AMONG = VAL_MODELS[:4]  # the back-test's candidates; the last two are LR_LINES's halves, forced only
 HELD_OUT_FRACTION = 1 / 3  # of the evals past warmup, the newest this many are held out to choose a model
 MIN_HELD_OUT = 2
 
@@ -340,27 +343,37 @@ MIN_HELD_OUT = 2
 def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step: np.ndarray, val_value: np.ndarray,
                       max_iters: int, config: dict | None = None, recent_evals: int = 3,
                       model: str | None = None) -> Forecast | None:
-    """The val loss at `max_iters`, from the model (VAL_MODELS) that best predicted the run's newest evals.
+    """The val loss at `max_iters`, from the model (CHOSEN_AMONG) that best predicted the run's newest evals.
 
     - "train in steps + val gap": a power law fitted to the dense train loss, plus the mean val − train
       gap of the last `recent_evals` evals (their spread widens the band). The train loss is logged every
       step, so its shape is known far better than from a handful of evals; but it assumes the gap stays
       as it is. On train.py's default run val kept falling nearly linearly while train flattened, and
-      this was +38 % off from 40 % of the run (bench/forecast.py).
+      this was +34 % off from 40 % of the run (bench/forecast.py).
     - "val in steps": a power law with offset fitted to the evals themselves: whatever the gap does is in
       their shape.
     - "val in LR area": the same in the learning rate's running sum (nanoGPT's schedule from `config`).
-    - "val linear in LR area": a straight line through the evals in the learning rate's running sum.
-      Loss falls roughly in proportion to how far the optimiser moves, which is that sum; a curve still
-      falling straight (the default run's val) slows as the cosine schedule decays, where a line in
-      steps would carry it on and a power law would bend it flat too soon. All evals past warmup are
-      used: the model says the curve is a line, and the back-test below checks that it is.
+    - LR_LINES, where the schedule is known: loss as a straight line in the learning rate's running sum.
+      That sum is how far the optimiser has moved, and laws fitted across schedules take it as the
+      progress variable (Tissue et al. 2024, "Scaling law with learning rate annealing"; Luo et al.
+      2025, "A multi-power law for loss curve prediction across learning rate schedules"); a straight
+      line is their zero-curvature case, the only one a few evals far from the loss floor pin down (a
+      power law in the sum bent flat too soon on both bench runs; the laws' annealing term, fitted to
+      40 % of one cosine run, came out 10–15× too large). Val = train + gap, and the run does not say
+      what the gap will do, so the model is the mean of two lines that differ only in that:
+      "train linear in LR area + val gap" (the dense train loss's line plus the gap of the last evals:
+      the gap stays) and "val linear in LR area" (a line through the evals past warmup: the gap keeps
+      its trend). Its band runs from the lower of their lows to the higher of their highs. A back-test
+      over the last evals would pick one of the two by what the gap did over those evals, which says
+      little about the rest of the run (train.py's default run: its gap widened up to 40 % of the run,
+      then stayed), so only their mean is a candidate; either can be forced.
 
-    No one model fits every run, and a run says which fits it: each model is fitted again with the
+    No one model fits every run, and a run says which fits it: each candidate is fitted again with the
     newest third of the evals past warmup held out (at least MIN_HELD_OUT), and the one whose forecasts
-    of those evals erred least (mean relative error) is used; with too few evals to hold any out, the
-    first. The band is the model's own, widened by that held-out error grown in proportion to how much
-    farther ahead `max_iters` lies than the held-out evals did. `model` forces one of VAL_MODELS.
+    of those evals erred least (mean relative error) is used; with too few evals to hold any out,
+    LR_LINES if the schedule is known, else the first. The band is the model's own, widened by that
+    held-out error grown in proportion to how much farther ahead `max_iters` lies than the held-out
+    evals did. `model` forces one of VAL_MODELS.
     """
     config = config or {}
     warmup = int(config.get("warmup_iters", 0) or 0)
@@ -381,6 +394,12 @@ def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step:
             return forecast(vs[v_in], vv[v_in], target, skip_steps=warmup, x_of_step=area, band=band)
         if name == "val linear in LR area" and area is not None:
             return _linear(vs[v_in], vv[v_in], target, area)
+        if name == "train linear in LR area + val gap" and area is not None:
+            return _gap_added(_linear_binned(ts[t_in], tv[t_in], target, area, warmup), vs[v_in], vv[v_in], recent_evals)
+        if name == LR_LINES and area is not None:
+            return _midway(_linear(vs[v_in], vv[v_in], target, area),
+                           _gap_added(_linear_binned(ts[t_in], tv[t_in], target, area, warmup), vs[v_in], vv[v_in],
+                                      recent_evals))
         return None
 
     if model is not None:
@@ -388,8 +407,11 @@ def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step:
             raise ValueError(f"unknown forecast model {model!r} (known: {', '.join(VAL_MODELS)})")
         chosen, error, horizon = model, 0.0, 1.0
     else:
-        chosen, error, horizon = _back_test(fitted, vs, vv)
+        chosen, error, horizon = _back_test(fitted, vs, vv, area is not None)
     f = fitted(chosen, math.inf, float(max_iters), band=True)
+    if f is None and model is None and error == 0.0 and chosen != VAL_MODELS[0]:
+        chosen = VAL_MODELS[0]  # too few evals to back-test, and too few for LR_LINES's val line
+        f = fitted(chosen, math.inf, float(max_iters), band=True)
     if f is None:
         return None
     ahead = max(0.0, float(max_iters) - (float(vs[-1]) if len(vs) else 0.0))
@@ -406,15 +428,16 @@ def _ramp(curve_step: np.ndarray, val_step: np.ndarray) -> np.ndarray:
     return np.clip((curve_step - last) / span, 0.0, 1.0)
 
 
-def _back_test(fitted: Callable[[str, float, float, bool], Forecast | None], vs: np.ndarray,
-               vv: np.ndarray) -> tuple[str, float, float]:
-    """(model, its mean relative error on the held-out evals, their mean distance ahead in steps)."""
+def _back_test(fitted: Callable[[str, float, float, bool], Forecast | None], vs: np.ndarray, vv: np.ndarray,
+               schedule_known: bool) -> tuple[str, float, float]:
+    """(model, its mean relative error on the held-out evals, their mean distance ahead in steps); with too
+    few evals to hold any out, LR_LINES where the schedule is known, else the first model (error 0)."""
     held = max(MIN_HELD_OUT, int(len(vs) * HELD_OUT_FRACTION))
     if len(vs) - held < 2:
-        return VAL_MODELS[0], 0.0, 1.0
+        return (LR_LINES if schedule_known else VAL_MODELS[0]), 0.0, 1.0
     cut = float(vs[-held - 1])
     best = (VAL_MODELS[0], math.inf)
-    for name in VAL_MODELS:
+    for name in CHOSEN_AMONG:
         errors = []
         for step, truth in zip(vs[-held:], vv[-held:]):
             f = fitted(name, cut, float(step), False)
@@ -459,3 +482,39 @@ def _train_plus_gap(ts: np.ndarray, tv: np.ndarray, vs: np.ndarray, vv: np.ndarr
     return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
                     PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,
                     f.curve_low + gap - spread, f.curve_high + gap + spread, f.fitted_points)
+
+
+def _linear_binned(ts: np.ndarray, tv: np.ndarray, target: float, area: Callable[[np.ndarray], np.ndarray],
+                   warmup: int) -> Forecast | None:
+    """The dense train loss past warmup, averaged into bins, and its line in the learning rate's running sum."""
+    ok = np.isfinite(tv) & (ts > warmup)
+    if ok.sum() < MIN_FIT_POINTS:
+        return None
+    bx, by, _ = _binned(ts[ok], tv[ok], FIT_BINS)
+    return _linear(bx, by, target, area)
+
+
+def _gap_added(f: Forecast | None, vs: np.ndarray, vv: np.ndarray, recent_evals: int) -> Forecast | None:
+    """A train-loss forecast moved by the mean val − train gap of the last `recent_evals` evals (their spread
+    widens the band)."""
+    vs, vv = vs[-recent_evals:], vv[-recent_evals:]
+    if f is None or not len(vs):
+        return None
+    at = np.interp(vs, f.curve_step, f.curve)
+    gaps = vv - at
+    gap, spread = float(gaps.mean()), float(np.ptp(gaps)) / 2 if len(gaps) > 1 else 0.0
+    return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
+                    PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,
+                    f.curve_low + gap - spread, f.curve_high + gap + spread, f.fitted_points)
+
+
+def _midway(a: Forecast | None, b: Forecast | None) -> Forecast | None:
+    """The mean of two forecasts of one target, with a band from the lower of their lows to the higher of their
+    highs; curves on a's steps. Both fits are lines in the same x, so their mean is one too."""
+    if a is None or b is None:
+        return None
+    on_a = lambda y: np.interp(a.curve_step, b.curve_step, y)  # noqa: E731
+    return Forecast(a.target_step, (a.value + b.value) / 2, min(a.low, b.low), max(a.high, b.high),
+                    PowerLaw((a.fit.offset + b.fit.offset) / 2, (a.fit.scale + b.fit.scale) / 2, a.fit.exponent),
+                    a.curve_step, (a.curve + on_a(b.curve)) / 2, np.minimum(a.curve_low, on_a(b.curve_low)),
+                    np.maximum(a.curve_high, on_a(b.curve_high)), a.fitted_points + b.fitted_points)
