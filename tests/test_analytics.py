@@ -12,6 +12,7 @@ def test_progress_reports_loss_best_val_speed_and_eta(runs_dir):
     for step in range(100):
         run.log({"train/loss": 3.0 - step * 0.01, "tokens_per_sec": 5000.0}, step=step)
     run.log({"val/loss": 2.5}, step=50)
+    run.log({"val/loss": 2.7}, step=75)
     run.log({"val/loss": math.nan}, step=99)
     run.flush()
     store = LiveStore(runs_dir)
@@ -19,6 +20,7 @@ def test_progress_reports_loss_best_val_speed_and_eta(runs_dir):
     p = progress(store, "p")
     assert p.status == "running" and p.step == 99 and p.max_iters == 1000
     assert abs(p.train_loss - 2.01) < 1e-5 and p.best_val_loss == 2.5, "NaN never counts as best"
+    assert abs(p.val_loss - 2.7) < 1e-6, "the latest finite eval: the run is past its best"
     assert p.tokens_per_sec == 5000.0 and p.iters_per_sec > 0 and p.eta_s is not None
     run.finish()
     store.get("p").meta_read_at = 0

@@ -26,6 +26,7 @@ class Progress:
     elapsed_s: float | None
     eta_s: float | None
     max_iters: int | None
+    val_loss: float | None = None  # the latest finite eval
 
 
 def iteration_rate(step: np.ndarray, wall_time: np.ndarray, window: int = SPEED_WINDOW) -> float | None:
@@ -59,6 +60,7 @@ def progress(store: LiveStore, run_id: str, now: float | None = None) -> Progres
     train_loss = float(loss.value[-1]) if step is not None else None
     finite_val = val.value[np.isfinite(val.value)] if val is not None else np.empty(0)
     best_val = float(finite_val.min()) if len(finite_val) else None
+    latest_val = float(finite_val[-1]) if len(finite_val) else None
     rate = iteration_rate(loss.step, loss.wall_time) if loss is not None else None
     tokens_per_sec = float(np.median(tokens.value[-SPEED_WINDOW:])) if tokens is not None and len(tokens.value) else None
 
@@ -75,7 +77,7 @@ def progress(store: LiveStore, run_id: str, now: float | None = None) -> Progres
         eta_rate = steady_rate(recent.step, recent.wall_time) if recent is not None else None
         eta = max(0.0, (max_iters - step) / (eta_rate or rate))
     return Progress(status, step, train_loss, best_val, rate, tokens_per_sec, elapsed, eta,
-                    max_iters if isinstance(max_iters, int) else None)
+                    max_iters if isinstance(max_iters, int) else None, latest_val)
 
 
 def format_duration(seconds: float | None) -> str:

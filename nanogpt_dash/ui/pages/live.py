@@ -307,7 +307,7 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
         (run_label(store, run_id), dbc.Badge(p.status, color=STATUS_COLORS.get(p.status, "light"))),
         ("step", step),
         ("train loss", _number(p.train_loss)),
-        ("best val loss", _number(p.best_val_loss)),
+        ("best val loss", _best_and_latest(p.best_val_loss, p.val_loss)),
         ("iterations/s", _number(p.iters_per_sec, ".2f")),
         ("tokens/s", _number(p.tokens_per_sec, ",.0f")),
         ("elapsed", format_duration(p.elapsed_s)),
@@ -318,6 +318,13 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
                          className="ngd-kpi"), xs=4, md=3, xxl=True, className="mb-2")
         for label, value in items
     ], className="g-2")
+
+
+def _best_and_latest(best: float | None, latest: float | None):
+    """The best val loss, and under it the latest eval's when that is not the best (the run is past its best)."""
+    if latest is None or latest == best:
+        return _number(best)
+    return html.Span([_number(best), html.Span(f"now {_number(latest)}", className="ngd-kpi-sub")])
 
 
 def latest_sample(store: LiveStore, run_id: str | None, cursor: dict):
