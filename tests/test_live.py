@@ -575,3 +575,59 @@ def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_
     assert rev == loss["layout"]["meta"]["rev"]
     assert update["x"][at].tolist() == [400] and update["customdata"][at][0][2] == "spike"
     run.finish()
+
+
+def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_once(runs_dir, monkeypatch):
+    from nanogpt_dash import live as live_module
+
+    monkeypatch.setattr(live_module, "IDLE_POLL_INTERVAL_S", 3600.0)  # "seldom" made "not within this test"
+    shown = [False]
+    store = LiveStore(runs_dir)
+    polls = []
+    real_poll = store.poll
+    monkeypatch.setattr(store, "poll", lambda **kw: (polls.append(time.monotonic()), real_poll(**kw)))
+    store.watched_by(lambda: shown[0])
+    store.start(interval=0.01)
+    try:
+        deadline = time.monotonic() + 30
+        while not polls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        assert len(polls) == 1, "nobody watches: no poll after the first"
+        shown[0] = True
+        store.wake()  # what the Channel does when a tab opens or is shown
+        while len(polls) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(polls) >= 10, "a shown tab: polled at the full rate again"
+        shown[0] = False
+        time.sleep(0.5)
+        count = len(polls)
+        time.sleep(0.5)
+        assert len(polls) == count, "the tab hidden again: polls stop"
+    finally:
+        store.stop()
+
+
+def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_dir):
+    import asyncio
+
+    from nanogpt_dash.ui.push import Channel, ClientView
+
+    store = LiveStore(runs_dir)
+    woken = []
+    store.wake = lambda: woken.append(True)
+    channel = Channel(store)
+
+    async def tabs():
+        assert not channel.shown()
+        hidden = channel.open("a", ClientView(visible=False), None)
+        assert not channel.shown() and not woken, "a hidden tab is sent nothing: no need to poll for it"
+        channel.update("a", ClientView(visible=True))
+        assert channel.shown() and woken == [True], "shown: the store polls at once"
+        channel.open("b", ClientView(visible=True), None)
+        assert len(woken) == 2
+        channel.close(hidden)
+        channel.update("b", ClientView(visible=False))
+        assert not channel.shown()
+
+    asyncio.run(tabs())

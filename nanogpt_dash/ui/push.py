@@ -146,7 +146,9 @@ class Channel:
         self._lock = threading.Lock()
         self.changes = 0  # store polls that changed a run, so far
         self.rounds = SharedRounds()
+        self._store = store
         store.listen(self._changed)
+        store.watched_by(self.shown)
 
     def open(self, tab: str, client: ClientView, cursor: dict | None) -> Subscription:
         """A new subscription for `tab` (replacing an older one of the same tab, e.g. before a reconnect)."""
@@ -154,6 +156,8 @@ class Channel:
             client = self._pending.pop(tab, None) or client
             sub = Subscription(tab, asyncio.get_running_loop(), client, cursor)
             self._subscriptions[tab] = sub
+        if client.visible:
+            self._store.wake()
         return sub
 
     def close(self, sub: Subscription) -> None:
@@ -170,12 +174,20 @@ class Channel:
                 while len(self._pending) > 1000:
                     self._pending.pop(next(iter(self._pending)))
                 return
+            shown = client.visible and not sub.client.visible
             sub.client = client
+        if shown:
+            self._store.wake()
         sub.wake()
 
     def tabs(self) -> int:
         with self._lock:
             return len(self._subscriptions)
+
+    def shown(self) -> bool:
+        """Whether any open tab is visible (the LiveStore polls at full rate only then)."""
+        with self._lock:
+            return any(sub.client.visible for sub in self._subscriptions.values())
 
     def _changed(self, run_ids: set[str]) -> None:
         with self._lock:
