@@ -429,4 +429,7 @@ if run is not None:
     print_dashboard_still_running(Path(out_dir).parent, run.run_id, port=dashboard_port,
                                   starting=dashboard_starting)
 if ddp:
+    # every rank tears down together: rank 1 destroying gloo's process group while rank 0 was still
+    # finishing its run aborted it now and then ("terminate called without an active exception")
+    torch.distributed.barrier()
     destroy_process_group()
