@@ -387,7 +387,8 @@ def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step:
     def fitted(name: str, upto: float, target: float, band: bool) -> Forecast | None:
         t_in, v_in = ts <= upto, vs <= upto
         if name == "train in steps + val gap":
-            return _train_plus_gap(ts[t_in], tv[t_in], vs[v_in], vv[v_in], target, warmup, recent_evals, band)
+            return _gap_added(forecast(ts[t_in], tv[t_in], int(target), skip_steps=warmup, band=band), vs[v_in], vv[v_in],
+                              recent_evals)
         if name == "val in steps":
             return forecast(vs[v_in], vv[v_in], target, skip_steps=warmup, band=band)
         if name == "val in LR area" and area is not None:
@@ -395,11 +396,12 @@ def forecast_val_loss(train_step: np.ndarray, train_value: np.ndarray, val_step:
         if name == "val linear in LR area" and area is not None:
             return _linear(vs[v_in], vv[v_in], target, area)
         if name == "train linear in LR area + val gap" and area is not None:
-            return _gap_added(_linear_binned(ts[t_in], tv[t_in], target, area, warmup), vs[v_in], vv[v_in], recent_evals)
+            return _gap_added(_linear_binned(ts[t_in], tv[t_in], target, area, warmup), vs[v_in], vv[v_in], recent_evals,
+                              on_curve=True)
         if name == LR_LINES and area is not None:
             return _midway(_linear(vs[v_in], vv[v_in], target, area),
                            _gap_added(_linear_binned(ts[t_in], tv[t_in], target, area, warmup), vs[v_in], vv[v_in],
-                                      recent_evals))
+                                      recent_evals, on_curve=True))
         return None
 
     if model is not None:
@@ -470,20 +472,6 @@ def _linear(vs: np.ndarray, vv: np.ndarray, target: float, area: Callable[[np.nd
                     PowerLaw(float(intercept), float(slope), -1.0), curve_step, curve, curve - half, curve + half, len(vs))
 
 
-def _train_plus_gap(ts: np.ndarray, tv: np.ndarray, vs: np.ndarray, vv: np.ndarray, target: float, warmup: int,
-                    recent_evals: int, band: bool) -> Forecast | None:
-    """A power law fitted to the train loss past warmup, plus the mean val − train gap of the last evals."""
-    f = forecast(ts, tv, int(target), skip_steps=warmup, band=band)
-    vs, vv = vs[-recent_evals:], vv[-recent_evals:]
-    if f is None or not len(vs):
-        return None
-    gaps = vv - f.fit(vs)
-    gap, spread = float(gaps.mean()), float(np.ptp(gaps)) / 2 if len(gaps) > 1 else 0.0
-    return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
-                    PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,
-                    f.curve_low + gap - spread, f.curve_high + gap + spread, f.fitted_points)
-
-
 def _linear_binned(ts: np.ndarray, tv: np.ndarray, target: float, area: Callable[[np.ndarray], np.ndarray],
                    warmup: int) -> Forecast | None:
     """The dense train loss past warmup, averaged into bins, and its line in the learning rate's running sum."""
@@ -494,14 +482,15 @@ def _linear_binned(ts: np.ndarray, tv: np.ndarray, target: float, area: Callable
     return _linear(bx, by, target, area)
 
 
-def _gap_added(f: Forecast | None, vs: np.ndarray, vv: np.ndarray, recent_evals: int) -> Forecast | None:
+def _gap_added(f: Forecast | None, vs: np.ndarray, vv: np.ndarray, recent_evals: int,
+               on_curve: bool = False) -> Forecast | None:
     """A train-loss forecast moved by the mean val − train gap of the last `recent_evals` evals (their spread
-    widens the band)."""
+    widens the band). The train loss at the evals is its fit's, or, for a fit in another x than steps
+    (`on_curve`), read off its curve."""
     vs, vv = vs[-recent_evals:], vv[-recent_evals:]
     if f is None or not len(vs):
         return None
-    at = np.interp(vs, f.curve_step, f.curve)
-    gaps = vv - at
+    gaps = vv - (np.interp(vs, f.curve_step, f.curve) if on_curve else f.fit(vs))
     gap, spread = float(gaps.mean()), float(np.ptp(gaps)) / 2 if len(gaps) > 1 else 0.0
     return Forecast(f.target_step, f.value + gap, f.low + gap - spread, f.high + gap + spread,
                     PowerLaw(f.fit.offset + gap, f.fit.scale, f.fit.exponent), f.curve_step, f.curve + gap,
