@@ -1,8 +1,8 @@
 import math
 import os
 import sqlite3
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from dash import no_update
@@ -632,16 +632,5 @@ def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_di
         assert not channel.shown()
 
     # a thread of its own: earlier tests in this process (Playwright's sync API) may leave an event loop running here
-    failures = []
-    worker = threading.Thread(target=lambda: failures.extend(_raised(lambda: asyncio.run(tabs()))))
-    worker.start()
-    worker.join(30)
-    assert not failures, failures[0]
-
-
-def _raised(call) -> list[BaseException]:
-    try:
-        call()
-    except BaseException as e:  # noqa: BLE001 - handed back to the test's thread
-        return [e]
-    return []
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, tabs()).result(timeout=30)
