@@ -2,16 +2,31 @@
 
    Each push names, per chart, the figure revision its points extend (layout.meta.rev). Points
    wait while that figure is not drawn yet and are dropped once a newer figure replaced it, so a
-   rebuild and an extension can never mix. Charts are drawn from requestAnimationFrame: at most
-   one chart per frame (four charts never redraw in the same frame), a chart at most once per
-   frame, and a chart scrolled out of view keeps its points until it is seen again. */
+   rebuild and an extension can never mix. Charts are drawn from requestAnimationFrame, and a chart
+   scrolled out of view keeps its points until it is seen again.
+
+   Two ways to draw new points:
+   - Appended: when the points fall within the chart's axes as drawn (x has room left, y is within
+     its range), they go onto the end of each line's SVG path and into the trace's data. That
+     costs the browser about a sixth of a redraw (most of it painting), so every chart that has
+     points appends them in the same frame.
+   - Redrawn: otherwise, Plotly.extendTraces redraws the chart; at most one chart per frame, the
+     charts taking turns. While the view follows the run, x is given room ahead of the newest point
+     (HEADROOM of the span), so that the next points append.
+   Plotly's own state (hover, zoom, resize) does not know appended points until the chart is redrawn:
+   a chart is redrawn before the pointer or a finger reaches it, after any draw of Plotly's own that
+   left them out, and once it holds APPEND_LIMIT appended points. */
 (function () {
     "use strict";
     const pending = {};   // chart name -> [{rev, update, indices}] in arrival order
     const visible = {};   // chart name -> bool (IntersectionObserver)
     const observed = new WeakSet();
     let order = [], next = 0, scheduled = false;
-    const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, seq: null};
+    const HEADROOM = 0.2, APPEND_LIMIT = 2000;
+    const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, seq: null, appended: 0, redrawn: 0, settled: 0};
+    const engaged = {};   // chart name -> pointer or finger on it: hover needs Plotly's own drawing
+    const appended = new WeakMap();  // plot -> points appended since Plotly last drew it
+    const headroom = new WeakMap();  // plot -> the x range this script set while following the run
     window.ngdCharts = stats;
 
     function plotOf(name) {
@@ -29,6 +44,120 @@
         if (!el || observed.has(el)) { return; }
         observed.add(el);
         if (observer) { observer.observe(el); } else { visible[name] = true; }
+        const engage = () => { engaged[name] = true; settle(plotOf(name)); };
+        el.addEventListener("pointerenter", engage);
+        el.addEventListener("touchstart", engage, {capture: true, passive: true});
+        el.addEventListener("pointerleave", () => { engaged[name] = false; });
+    }
+
+    // The chart's data holds points that Plotly's own state (calcdata) lacks: appended ones.
+    function stale(plot) {
+        if (!plot || !plot.calcdata || !plot.data || !(appended.get(plot) > 0)) { return false; }
+        return plot.calcdata.some(cd => {
+            const t = cd && cd[0] && cd[0].trace, data = t && plot.data[t.index];
+            return !!(data && t.type === "scatter" && data.x && data.y && Math.min(data.x.length, data.y.length) > cd.length);
+        });
+    }
+
+    function settle(plot) {
+        if (!stale(plot)) { return; }
+        appended.set(plot, 0);
+        stats.settled += 1;
+        window.Plotly.redraw(plot);
+    }
+
+    // A draw of Plotly's own (a resize, a restyle) from state that lacks the appended points.
+    function onAfterplot(plot) {
+        if (stale(plot)) { window.requestAnimationFrame(() => settle(plot)); } else { appended.set(plot, 0); }
+    }
+
+    function axisOf(plot, id) {
+        return plot._fullLayout[id.charAt(0) + "axis" + id.slice(1)];
+    }
+
+    // The x range while the view follows the run: this script's own, or Plotly's autorange.
+    function following(plot) {
+        const layout = plot.layout.xaxis || {};
+        const ours = headroom.get(plot);
+        return layout.autorange !== false ||
+            !!(ours && Array.isArray(layout.range) && layout.range[0] === ours[0] && layout.range[1] === ours[1]);
+    }
+
+    /* Can `m` go onto the ends of the lines, leaving every axis as it is? Then the line paths, one
+       per trace, keyed by trace index. Only plain lines qualify: markers, fills, splines and gaps are
+       Plotly's to draw. */
+    function appendable(plot, m) {
+        if (!plot.calcdata || !plot._fullLayout || (appended.get(plot) || 0) >= APPEND_LIMIT) { return null; }
+        const groups = {};
+        plot.querySelectorAll(".scatterlayer .trace").forEach(g => {
+            const cd = g.__data__;
+            if (cd && cd[0] && cd[0].trace) { groups[cd[0].trace.index] = g; }
+        });
+        const paths = {};
+        for (let k = 0; k < m.indices.length; k++) {
+            const index = m.indices[k];
+            const trace = plot._fullData.find(t => t.index === index);
+            const lines = groups[index] ? groups[index].querySelectorAll("path.js-line") : [];
+            if (!trace || trace.type !== "scatter" || trace.visible !== true || trace.mode !== "lines" ||
+                (trace.line && trace.line.shape !== "linear") || (trace.fill && trace.fill !== "none") || !lines.length) {
+                return null;
+            }
+            const xa = axisOf(plot, trace.xaxis), ya = axisOf(plot, trace.yaxis);
+            if (!xa || !ya || xa.autorange) { return null; }  // an autoranged x moves with every new step
+            // a point within the drawn y range is drawn where it belongs, and the range is refitted
+            // on the next redraw; one outside it needs the redraw now
+            const yRange = ya.range.map(v => ya.r2l(v)).sort((a, b) => a - b);
+            // while the view follows the run, a step past the end of x needs more room; a zoom stays as it is
+            const xEnd = following(plot) ? xa.r2l(xa.range[1]) : Infinity;
+            const xs = m.update.x[k], ys = m.update.y[k];
+            for (let i = 0; i < xs.length; i++) {
+                const x = xa.c2l(xa.d2c(xs[i])), y = ya.c2l(ya.d2c(ys[i]));
+                if (!Number.isFinite(x) || !Number.isFinite(y) || x > xEnd) { return null; }
+                if (y < yRange[0] || y > yRange[1]) { return null; }
+            }
+            paths[index] = {path: lines[lines.length - 1], xa: xa, ya: ya};
+        }
+        return paths;
+    }
+
+    function extended(values, more) {
+        if (!Array.isArray(values)) { return Array.from(values).concat(more); }  // a typed array
+        more.forEach(v => values.push(v));
+        return values;
+    }
+
+    function append(plot, m, paths) {
+        m.indices.forEach((index, k) => {
+            const p = paths[index], trace = plot.data[index];
+            const xs = Array.from(m.update.x[k]), ys = Array.from(m.update.y[k]);
+            let d = "";
+            xs.forEach((x, i) => {
+                d += "L" + p.xa.c2p(p.xa.d2c(x)).toFixed(2) + "," + p.ya.c2p(p.ya.d2c(ys[i])).toFixed(2);
+            });
+            p.path.setAttribute("d", p.path.getAttribute("d") + d);
+            trace.x = extended(trace.x, xs);
+            trace.y = extended(trace.y, ys);
+            if (Array.isArray(trace.customdata)) { trace.customdata = extended(trace.customdata, m.update.customdata[k]); }
+            appended.set(plot, (appended.get(plot) || 0) + xs.length);
+        });
+        plot.emit("ngd_appended");
+    }
+
+    // While following the run, x reaches HEADROOM of its span beyond the newest point.
+    function makeRoom(plot, m) {
+        if (!following(plot) || !plot._fullLayout || !plot._fullLayout.xaxis) { return; }
+        const xa = plot._fullLayout.xaxis;
+        let hi = -Infinity;
+        plot._fullData.forEach(t => {
+            const e = t.xaxis === "x" && t._extremes && t._extremes[xa._id];
+            if (e) { e.max.forEach(v => { hi = Math.max(hi, v.val); }); }
+        });
+        m.update.x.forEach(xs => Array.from(xs).forEach(x => { hi = Math.max(hi, xa.c2l(xa.d2c(x))); }));
+        const lo = xa.r2l(xa.range[0]);
+        if (!Number.isFinite(hi) || !Number.isFinite(lo) || hi <= lo) { return; }
+        const range = [xa.l2r(lo), xa.l2r(hi + HEADROOM * (hi - lo))];
+        plot.layout.xaxis = Object.assign({}, plot.layout.xaxis, {range: range, autorange: false});
+        headroom.set(plot, range);
     }
 
     function merge(list) {
@@ -47,8 +176,8 @@
                                            customdata: traces.map(t => t.customdata)}};
     }
 
-    // Apply what is due for one chart; true when it drew.
-    function flush(name) {
+    // Apply what is due for one chart (a redraw only if `redraw`); true when it redrew.
+    function flush(name, redraw) {
         const list = pending[name];
         const plot = plotOf(name);
         if (!list || !list.length || !plot || !plot.data || visible[name] === false) { return false; }
@@ -59,18 +188,35 @@
         pending[name] = kept;
         if (!due.length) { return false; }
         const m = merge(due);
-        window.Plotly.extendTraces(plot, m.update, m.indices);
+        if (!plot._ngdListening) {
+            plot._ngdListening = true;
+            plot.on("plotly_afterplot", () => onAfterplot(plot));
+        }
+        const paths = !engaged[name] && appendable(plot, m);
+        if (paths) {
+            append(plot, m, paths);
+            stats.appended += 1;
+        } else if (redraw) {
+            makeRoom(plot, m);
+            appended.set(plot, 0);
+            window.Plotly.extendTraces(plot, m.update, m.indices);
+            stats.redrawn += 1;
+        } else {
+            pending[name] = due.concat(pending[name]);  // a redraw, in a later frame
+            return false;
+        }
         stats.applied += due.length;
-        return true;
+        return !paths;
     }
 
     function frame() {
         scheduled = false;
         stats.frames += 1;
-        // one chart per frame, taking turns
+        // every chart whose points append; and one redraw per frame, the charts taking turns
+        let redrew = false;
         for (let k = 0; k < order.length; k++) {
-            const name = order[(next + k) % order.length];
-            if (flush(name)) { next = (next + k + 1) % order.length; break; }
+            const i = (next + k) % order.length;
+            if (flush(order[i], !redrew)) { redrew = true; next = (i + 1) % order.length; }
         }
         if (order.some(name => (pending[name] || []).length && visible[name] !== false)) { schedule(); }
     }
@@ -120,4 +266,9 @@
             return nc;
         },
     };
+
+    // a resize is drawn from Plotly's state: give it the appended points first
+    window.addEventListener("resize", () => {
+        document.querySelectorAll(".ngd-chart .js-plotly-plot").forEach(settle);
+    });
 })();

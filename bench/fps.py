@@ -52,11 +52,13 @@ WARM_UP_S = 3.0
 # follows every full draw: a new figure or an extendTraces) and long tasks (> 50 ms) on the main thread.
 START_JS = """
 (charts) => {
-    const state = {intervals: [], redraws: 0, longTasks: [], running: true};
+    const state = {intervals: [], redraws: 0, appends: 0, longTasks: [], running: true};
     window.fps = state;
     charts.forEach(c => {
         const div = document.querySelector(`#chart-${c} .js-plotly-plot`);
-        if (div) div.on("plotly_afterplot", () => { if (state.running) state.redraws++; });
+        if (!div) return;
+        div.on("plotly_afterplot", () => { if (state.running) state.redraws++; });
+        div.on("ngd_appended", () => { if (state.running) state.appends++; });
     });
     let last = null;
     function frame(t) {
@@ -77,7 +79,8 @@ STOP_JS = """
     const s = window.fps;
     s.running = false;
     if (s.observer) s.observer.disconnect();
-    return {intervals: s.intervals, redraws: s.redraws, longTasks: s.longTasks, visibility: document.visibilityState};
+    return {intervals: s.intervals, redraws: s.redraws, appends: s.appends, longTasks: s.longTasks,
+            visibility: document.visibilityState};
 }
 """
 CHARTS_READY_JS = """
@@ -94,6 +97,7 @@ class Result:
     intervals_ms: np.ndarray
     seconds: float
     redraws: int | None
+    appends: int | None
     long_tasks: list[float] | None
     browser_cpu: float
     server_cpu: float | None
@@ -178,7 +182,7 @@ def measure(name: str, page, seconds: float, server: psutil.Process | None) -> R
 
     if data["visibility"] != "visible":
         print(f"warning: {name}: the page was {data['visibility']}, so it ticked slower than asked", file=sys.stderr)
-    return Result(name, np.asarray(data["intervals"]), elapsed, data["redraws"], data["longTasks"], percent(procs),
+    return Result(name, np.asarray(data["intervals"]), elapsed, data["redraws"], data["appends"], data["longTasks"], percent(procs),
                   percent([server]) if server else None, machine)
 
 
@@ -203,6 +207,7 @@ def row(r: Result) -> list[str]:
     else:
         cells += ["-"] * 6
     cells.append(f"{r.redraws / r.seconds:.1f}" if r.redraws is not None else "-")
+    cells.append(f"{r.appends / r.seconds:.1f}" if r.appends is not None else "-")
     cells.append(f"{len(r.long_tasks)} / {sum(r.long_tasks):.0f}" if r.long_tasks is not None else "-")
     cells += [f"{r.browser_cpu:.0f}", f"{r.server_cpu:.0f}" if r.server_cpu is not None else "-", f"{r.machine_cpu:.0f}"]
     return cells
@@ -274,12 +279,13 @@ def main() -> None:
     print(f"\nframes in headless Chromium (--disable-gpu), {args.seconds:g} s per dashboard row, viewport 1440x900; "
           f"{args.big_points:,}-point history written in {history_s:.1f} s\n")
     header = ["page", "frames", "median fps", "p5 fps", "mean fps", "frames > 33 ms", "time in them", "worst ms",
-              "redraws/s", "long tasks n / ms", "browser CPU %", "server CPU %", "machine CPU %"]
+              "redraws/s", "appends/s", "long tasks n / ms", "browser CPU %", "server CPU %", "machine CPU %"]
     print(table(header, [row(r) for r in results]))
     print(f"\ngoal: median >= 55 fps with the charts updating at {args.rate} Hz.")
     print("p5 fps = 1000 / the 95th percentile frame interval. 'time in them' = the share of the measured time spent in "
           "frames > 33 ms (the median counts frames, so a few long frames hide behind many short ones).")
     print(f"redraws/s counts chart redraws over all four charts ({args.rate} Hz x 4 = {4 * int(args.rate)} at most); "
+          "appends/s: chart updates drawn onto the lines without a redraw (assets/charts.js); "
           "long tasks: main-thread tasks > 50 ms, their number and total ms.")
     print("Headless Chromium paces frames with a 60 Hz software timer (see the blank-page row): 60 fps is the cap, "
           "and a slow frame is main-thread time.")

@@ -6,7 +6,7 @@ contexts give each viewer its own worker and its own WebSocket, as ten people's 
 (the server's /health `clients` count is checked and printed). All viewers watch the same run at
 the default 5 updates/s, then at 10. A writer in this process logs one step (train/loss) at random
 intervals of 0.25-0.6 s; each page records `Date.now()` when a new step is drawn in its loss chart
-(Plotly's afterplot/react events, with a 50 ms poll behind them), on the same clock as the
+(Plotly's afterplot/react events and charts.js's ngd_appended, with a 50 ms poll behind them), on the same clock as the
 `time.time()` taken just before `Run.log()`. Server, browser and machine CPU are sampled meanwhile.
 
     python bench/viewers.py [--viewers 10] [--samples 60] [--all-metrics]
@@ -70,6 +70,7 @@ WATCH_JS = """
     };
     el.on('plotly_afterplot', () => scan(false));
     el.on('plotly_react', () => scan(false));
+    el.on('ngd_appended', () => scan(false));  // points drawn onto the lines without a redraw (assets/charts.js)
     scan(false);
     setInterval(() => scan(true), 50);
 }
