@@ -578,6 +578,29 @@ def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_
     run.finish()
 
 
+def test_held_key_numbers_wait_for_the_next_points_before_a_round_of_their_own(runs_dir):
+    """A round of its own makes the next point wait for the tab's rate: while a run logs, held key numbers
+    ride on its pushes, and get their own round only once no data came for KPI_ALONE_AFTER_S."""
+    run = Run(runs_dir / "r")
+    log_noisy_loss(run, range(0, 10), spike_at=-1)
+    run.flush()
+    store = LiveStore(runs_dir)
+    store.poll()
+    analyses = RunAnalyses(store)
+    view = {"page": "/", "runs": ["r"]}
+    first = live.push(store, view, None, {}, analyses=analyses)
+    assert ids.KPIS in first.props and first.again_in is None
+    log_noisy_loss(run, range(10, 12), spike_at=-1)
+    run.flush()
+    store.poll()
+    second = live.push(store, view, first.cursor, {}, analyses=analyses)  # within KPI_PERIOD_S of the first
+    assert ids.POINTS in second.props and ids.KPIS not in second.props, "held"
+    # held: the key numbers went out less than KPI_PERIOD_S ago, and get a round of their own
+    # KPI_ALONE_AFTER_S after that
+    assert live.KPI_ALONE_AFTER_S - live.KPI_PERIOD_S < second.again_in <= live.KPI_ALONE_AFTER_S
+    run.finish()
+
+
 def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_once(runs_dir, monkeypatch):
     from nanogpt_dash import live as live_module
 

@@ -31,6 +31,10 @@ PATH = "/"
 NAME = "Live"
 ORDER = 0
 KPI_PERIOD_S = 0.5
+# held key numbers get a round of their own once no data has come for this long since they were
+# last sent: a round, like any push, makes the next point wait for the tab's rate, and while a run
+# logs faster than this they ride on its pushes anyway
+KPI_ALONE_AFTER_S = 1.5
 MAX_RUNS = 20  # runs drawn at once on one page
 RESEND = 3  # pushes of points that each push repeats
 FIRST = "(first)"  # the focus select's value for "the first selected run"
@@ -216,10 +220,10 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
                              (ids.CONFIG, only_if_changed(cursor, "config", configuration(store, focus)))):
         if value is not no_update:
             props[component] = {"children": value}
-    # held key numbers ride on the next push that new data brings once they are due; a round of
-    # their own (which, like any push, makes the next one wait for the rate) only when none came
+    # held key numbers ride on the next push that new data brings; a round of their own only when
+    # none came (KPI_ALONE_AFTER_S)
     held = cursor.pop("kpis_held", False)
-    again_in = max(0.0, cursor.get("kpis_at", 0.0) + 2 * KPI_PERIOD_S - time.time()) if held else None
+    again_in = max(0.0, cursor.get("kpis_at", 0.0) + KPI_ALONE_AFTER_S - time.time()) if held else None
     return Push(props=props, cursor=cursor, again_in=again_in)
 
 
