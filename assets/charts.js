@@ -7,12 +7,13 @@
 
    Two ways to draw new points:
    - Appended: when the points fall within the chart's axes as drawn (x has room left, y is within
-     its range), they go onto the end of each line's SVG path and into the trace's data. That
-     costs the browser about a sixth of a redraw (most of it painting), so every chart that has
-     points appends them in the same frame.
+     its range), each line gets a short SVG path of its own from its last point through the new
+     ones, and the trace's data gets the points. That costs the browser about a tenth of a redraw
+     (most of it painting the new segment), so every chart that has points appends them in the
+     same frame.
    - Redrawn: otherwise, Plotly.extendTraces redraws the chart; at most one chart per frame, the
-     charts taking turns. While the view follows the run, x is given room ahead of the newest point
-     (HEADROOM of the span), so that the next points append.
+     charts taking turns. Axes that follow the data (not zoomed) are given room then: x ahead of the
+     newest point, y above and below the data (makeRoom), so that the next points append.
    Plotly's own state (hover, zoom, resize) does not know appended points until the chart is redrawn:
    a chart is redrawn before the pointer or a finger reaches it, after any draw of Plotly's own that
    left them out, and once it holds APPEND_LIMIT appended points. */
@@ -22,11 +23,11 @@
     const visible = {};   // chart name -> bool (IntersectionObserver)
     const observed = new WeakSet();
     let order = [], next = 0, scheduled = false;
-    const HEADROOM = 0.2, APPEND_LIMIT = 2000;
+    const X_ROOM = 0.2, Y_ROOM = 0.1, APPEND_LIMIT = 2000;
     const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, seq: null, appended: 0, redrawn: 0, settled: 0};
     const engaged = {};   // chart name -> pointer or finger on it: hover needs Plotly's own drawing
     const appended = new WeakMap();  // plot -> points appended since Plotly last drew it
-    const headroom = new WeakMap();  // plot -> the x range this script set while following the run
+    const headroom = new WeakMap();  // plot -> {axis name: the range this script set while it follows the data}
     window.ngdCharts = stats;
 
     function plotOf(name) {
@@ -68,6 +69,8 @@
 
     // A draw of Plotly's own (a resize, a restyle) from state that lacks the appended points.
     function onAfterplot(plot) {
+        // Plotly drew the lines from its state: the appended segments are drawn in them, or redrawn next frame
+        plot.querySelectorAll("path.ngd-tail").forEach(tail => tail.remove());
         if (stale(plot)) { window.requestAnimationFrame(() => settle(plot)); } else { appended.set(plot, 0); }
     }
 
@@ -75,11 +78,11 @@
         return plot._fullLayout[id.charAt(0) + "axis" + id.slice(1)];
     }
 
-    // The x range while the view follows the run: this script's own, or Plotly's autorange.
-    function following(plot) {
-        const layout = plot.layout.xaxis || {};
-        const ours = headroom.get(plot);
-        return layout.autorange !== false ||
+    // Does the axis (layout name) follow the data: Plotly's autorange, or a range this script set for it?
+    function following(plot, name) {
+        const full = plot._fullLayout && plot._fullLayout[name], layout = plot.layout[name] || {};
+        const ours = (headroom.get(plot) || {})[name];
+        return !!(full && full.autorange) ||
             !!(ours && Array.isArray(layout.range) && layout.range[0] === ours[0] && layout.range[1] === ours[1]);
     }
 
@@ -108,14 +111,18 @@
             // on the next redraw; one outside it needs the redraw now
             const yRange = ya.range.map(v => ya.r2l(v)).sort((a, b) => a - b);
             // while the view follows the run, a step past the end of x needs more room; a zoom stays as it is
-            const xEnd = following(plot) ? xa.r2l(xa.range[1]) : Infinity;
+            const xEnd = following(plot, xa._name) ? xa.r2l(xa.range[1]) : Infinity;
             const xs = m.update.x[k], ys = m.update.y[k];
             for (let i = 0; i < xs.length; i++) {
                 const x = xa.c2l(xa.d2c(xs[i])), y = ya.c2l(ya.d2c(ys[i]));
                 if (!Number.isFinite(x) || !Number.isFinite(y) || x > xEnd) { return null; }
                 if (y < yRange[0] || y > yRange[1]) { return null; }
             }
-            paths[index] = {path: lines[lines.length - 1], xa: xa, ya: ya};
+            // the new segment starts at the last point drawn
+            const n = Math.min(plot.data[index].x.length, plot.data[index].y.length);
+            const from = n ? [xa.c2p(xa.d2c(plot.data[index].x[n - 1])), ya.c2p(ya.d2c(plot.data[index].y[n - 1]))] : [NaN, NaN];
+            if (!from.every(Number.isFinite)) { return null; }
+            paths[index] = {path: lines[lines.length - 1], from: from, xa: xa, ya: ya};
         }
         return paths;
     }
@@ -130,11 +137,15 @@
         m.indices.forEach((index, k) => {
             const p = paths[index], trace = plot.data[index];
             const xs = Array.from(m.update.x[k]), ys = Array.from(m.update.y[k]);
-            let d = "";
+            let d = "M" + p.from[0].toFixed(2) + "," + p.from[1].toFixed(2);
             xs.forEach((x, i) => {
                 d += "L" + p.xa.c2p(p.xa.d2c(x)).toFixed(2) + "," + p.ya.c2p(p.ya.d2c(ys[i])).toFixed(2);
             });
-            p.path.setAttribute("d", p.path.getAttribute("d") + d);
+            // a path of its own, styled as the line: the browser repaints only the new segment
+            const tail = p.path.cloneNode(false);
+            tail.setAttribute("class", "ngd-tail");
+            tail.setAttribute("d", d);
+            p.path.parentNode.appendChild(tail);
             trace.x = extended(trace.x, xs);
             trace.y = extended(trace.y, ys);
             if (Array.isArray(trace.customdata)) { trace.customdata = extended(trace.customdata, m.update.customdata[k]); }
@@ -143,21 +154,38 @@
         plot.emit("ngd_appended");
     }
 
-    // While following the run, x reaches HEADROOM of its span beyond the newest point.
+    /* Ranges for the axes that follow the data, from the data and the new points (in Plotly's
+       linear units): x to X_ROOM of its span beyond the newest point, y to Y_ROOM of its span beyond
+       the lowest and highest. The next points then fall within them and append. */
     function makeRoom(plot, m) {
-        if (!following(plot) || !plot._fullLayout || !plot._fullLayout.xaxis) { return; }
-        const xa = plot._fullLayout.xaxis;
-        let hi = -Infinity;
-        plot._fullData.forEach(t => {
-            const e = t.xaxis === "x" && t._extremes && t._extremes[xa._id];
-            if (e) { e.max.forEach(v => { hi = Math.max(hi, v.val); }); }
+        if (!plot._fullLayout || !plot._fullData) { return; }
+        const ours = headroom.get(plot) || {};
+        const axes = new Set();
+        m.indices.forEach(index => {
+            const trace = plot._fullData.find(t => t.index === index);
+            if (trace && trace.xaxis && trace.yaxis) { axes.add(trace.xaxis); axes.add(trace.yaxis); }
         });
-        m.update.x.forEach(xs => Array.from(xs).forEach(x => { hi = Math.max(hi, xa.c2l(xa.d2c(x))); }));
-        const lo = xa.r2l(xa.range[0]);
-        if (!Number.isFinite(hi) || !Number.isFinite(lo) || hi <= lo) { return; }
-        const range = [xa.l2r(lo), xa.l2r(hi + HEADROOM * (hi - lo))];
-        plot.layout.xaxis = Object.assign({}, plot.layout.xaxis, {range: range, autorange: false});
-        headroom.set(plot, range);
+        axes.forEach(id => {
+            const axis = axisOf(plot, id), letter = id.charAt(0);
+            if (!axis || !following(plot, axis._name)) { return; }
+            let lo = Infinity, hi = -Infinity;
+            const take = v => { if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } };
+            plot._fullData.forEach(t => {
+                const e = t[letter + "axis"] === id && t._extremes && t._extremes[id];
+                if (e) { e.min.forEach(v => take(v.val)); e.max.forEach(v => take(v.val)); }
+            });
+            m.indices.forEach((index, k) => {
+                const trace = plot._fullData.find(t => t.index === index);
+                if (trace && trace[letter + "axis"] === id) { Array.from(m.update[letter][k]).forEach(v => take(axis.c2l(axis.d2c(v)))); }
+            });
+            if (!(hi >= lo)) { return; }
+            const span = hi - lo || Math.abs(hi) || 1;
+            const range = letter === "x" ? [axis.r2l(axis.range[0]), hi + X_ROOM * span] : [lo - Y_ROOM * span, hi + Y_ROOM * span];
+            if (!range.every(Number.isFinite) || range[0] >= range[1]) { return; }
+            ours[axis._name] = range.map(v => axis.l2r(v));
+            plot.layout[axis._name] = Object.assign({}, plot.layout[axis._name], {range: ours[axis._name], autorange: false});
+        });
+        headroom.set(plot, ours);
     }
 
     function merge(list) {

@@ -14,7 +14,7 @@ LAST_VERTEX_JS = """
     const el = document.querySelector('#chart-loss .js-plotly-plot');
     const index = el.data.findIndex(t => t.meta && t.meta.key === 'train/loss' && t.meta.role === 'line');
     const group = [...el.querySelectorAll('.scatterlayer .trace')].find(g => g.__data__[0].trace.index === index);
-    const paths = group.querySelectorAll('path.js-line');
+    const paths = group.querySelectorAll('path.js-line, path.ngd-tail');
     const d = paths[paths.length - 1].getAttribute('d');
     const vertex = d.split(/[ML]/).filter(Boolean).pop().split(',').map(Number);
     const t = el.data[index], xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis, n = t.x.length;
@@ -71,6 +71,7 @@ def test_points_within_the_axes_are_appended_where_plotly_would_draw_them(runs_d
         # drawn: the path ends at the newest point, which Plotly's own state does not know yet
         assert abs(line["vertex"][0] - line["expected"][0]) < 0.5 and abs(line["vertex"][1] - line["expected"][1]) < 0.5
         assert line["calc"] < line["points"]
+        assert view.page.evaluate("document.querySelectorAll('#chart-loss path.ngd-tail').length") > 0
         # following the run: x has room ahead of the newest step, and that is not a zoom
         assert line["range"][1] > line["lastX"]
         assert "zoom_loss" not in view.page.url
@@ -90,6 +91,8 @@ def test_the_chart_is_redrawn_before_the_pointer_reaches_it_and_for_a_point_off_
         # hover sees every point: Plotly drew the chart from its data, and redraws while the pointer stays
         view.wait_until(lambda: (lambda s: s["calc"] == s["points"])(view.page.evaluate(LAST_VERTEX_JS)), timeout=5,
                         what="Plotly's state to hold every point")
+        assert view.page.evaluate("document.querySelectorAll('#chart-loss path.ngd-tail').length") == 0, \
+            "Plotly's lines hold the appended points now"
         points = view.points()
         view.wait_until(lambda: view.points() > points + 5, timeout=30, what="more points")
         line = view.page.evaluate(LAST_VERTEX_JS)
