@@ -3,6 +3,7 @@ import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 from dash import no_update
@@ -549,15 +550,25 @@ def log_noisy_loss(run: Run, steps: range, spike_at: int) -> None:
         run.log({"train/loss": 2.0 + rng.normal(0, 0.02) + (1.0 if step == spike_at else 0.0)}, step=step)
 
 
+class LivePushes:
+    """A run "r" of noisy loss, a LiveStore on it and the Live page's pushes to one tab."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.run = Run(runs_dir / "r")
+        self.store = LiveStore(runs_dir)
+        self.analyses = RunAnalyses(self.store)
+        self.view = {"page": "/", "runs": ["r"]}
+
+    def push(self, steps: range, cursor: dict | None, spike_at: int = -1):
+        log_noisy_loss(self.run, steps, spike_at)
+        self.run.flush()
+        self.store.poll()
+        return live.push(self.store, self.view, cursor, {}, analyses=self.analyses)
+
+
 def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_new_points(runs_dir):
-    run = Run(runs_dir / "r")
-    log_noisy_loss(run, range(0, 300), spike_at=200)
-    run.flush()
-    store = LiveStore(runs_dir)
-    store.poll()
-    analyses = RunAnalyses(store)
-    view = {"page": "/", "runs": ["r"]}
-    first = live.push(store, view, None, {}, analyses=analyses)
+    tab = LivePushes(runs_dir)
+    first = tab.push(range(0, 300), None, spike_at=200)
     loss = first.props[ids.chart("loss")]["figure"]
     marks = [t for t in loss["data"] if t["meta"].get("role") == "anomalies"]
     assert len(marks) == 1 and marks[0]["x"].tolist() == [200] and marks[0]["y"][0] > 2.8
@@ -566,39 +577,27 @@ def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_
     assert marks[0]["marker"]["symbol"] == ANOMALY_MARKERS[marks[0]["meta"]["severity"]][0]
     assert not any(t["meta"].get("role") == "anomalies" for t in first.props[ids.chart("lr")]["figure"]["data"])
 
-    log_noisy_loss(run, range(300, 420), spike_at=400)
-    run.flush()
-    store.poll()
-    second = live.push(store, view, first.cursor, {}, analyses=analyses)
+    second = tab.push(range(300, 420), first.cursor, spike_at=400)
     assert ids.chart("loss") not in second.props, "a new anomaly is a new point, not a redraw"
     update, indices, rev = second.props[ids.POINTS]["data"]["pushes"][-1]["charts"]["loss"]
     at = indices.index(loss["data"].index(marks[0]))
     assert rev == loss["layout"]["meta"]["rev"]
     assert update["x"][at].tolist() == [400] and update["customdata"][at][0][2] == "spike"
-    run.finish()
+    tab.run.finish()
 
 
 def test_held_key_numbers_wait_for_the_next_points_before_a_round_of_their_own(runs_dir):
     """A round of its own makes the next point wait for the tab's rate: while a run logs, held key numbers
     ride on its pushes, and get their own round only once no data came for KPI_ALONE_AFTER_S."""
-    run = Run(runs_dir / "r")
-    log_noisy_loss(run, range(0, 10), spike_at=-1)
-    run.flush()
-    store = LiveStore(runs_dir)
-    store.poll()
-    analyses = RunAnalyses(store)
-    view = {"page": "/", "runs": ["r"]}
-    first = live.push(store, view, None, {}, analyses=analyses)
+    tab = LivePushes(runs_dir)
+    first = tab.push(range(0, 10), None)
     assert ids.KPIS in first.props and first.again_in is None
-    log_noisy_loss(run, range(10, 12), spike_at=-1)
-    run.flush()
-    store.poll()
-    second = live.push(store, view, first.cursor, {}, analyses=analyses)  # within KPI_PERIOD_S of the first
+    second = tab.push(range(10, 12), first.cursor)  # within KPI_PERIOD_S of the first
     assert ids.POINTS in second.props and ids.KPIS not in second.props, "held"
     # held: the key numbers went out less than KPI_PERIOD_S ago, and get a round of their own
     # KPI_ALONE_AFTER_S after that
     assert live.KPI_ALONE_AFTER_S - live.KPI_PERIOD_S < second.again_in <= live.KPI_ALONE_AFTER_S
-    run.finish()
+    tab.run.finish()
 
 
 def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_once(runs_dir, monkeypatch):
