@@ -74,6 +74,10 @@
         if (stale(plot)) { window.requestAnimationFrame(() => settle(plot)); } else { appended.set(plot, 0); }
     }
 
+    function fullTrace(plot, index) {
+        return plot._fullData.find(t => t.index === index);
+    }
+
     function axisOf(plot, id) {
         return plot._fullLayout[id.charAt(0) + "axis" + id.slice(1)];
     }
@@ -99,7 +103,7 @@
         const paths = {};
         for (let k = 0; k < m.indices.length; k++) {
             const index = m.indices[k];
-            const trace = plot._fullData.find(t => t.index === index);
+            const trace = fullTrace(plot, index);
             const lines = groups[index] ? groups[index].querySelectorAll("path.js-line") : [];
             if (!trace || trace.type !== "scatter" || trace.visible !== true || trace.mode !== "lines" ||
                 (trace.line && trace.line.shape !== "linear") || (trace.fill && trace.fill !== "none") || !lines.length) {
@@ -162,7 +166,7 @@
         const ours = headroom.get(plot) || {};
         const axes = new Set();
         m.indices.forEach(index => {
-            const trace = plot._fullData.find(t => t.index === index);
+            const trace = fullTrace(plot, index);
             if (trace && trace.xaxis && trace.yaxis) { axes.add(trace.xaxis); axes.add(trace.yaxis); }
         });
         axes.forEach(id => {
@@ -175,7 +179,7 @@
                 if (e) { e.min.forEach(v => take(v.val)); e.max.forEach(v => take(v.val)); }
             });
             m.indices.forEach((index, k) => {
-                const trace = plot._fullData.find(t => t.index === index);
+                const trace = fullTrace(plot, index);
                 if (trace && trace[letter + "axis"] === id) { Array.from(m.update[letter][k]).forEach(v => take(axis.c2l(axis.d2c(v)))); }
             });
             if (!(hi >= lo)) { return; }
