@@ -35,6 +35,24 @@ def run_train(out_dir: Path, *args: str, timeout: float = 240, env: dict | None 
                           env={**os.environ, **(env or {})})
 
 
+def run_torchrun(out_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real train.py under torchrun, two CPU processes (gloo), with the tiny model and extra args."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
+           *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def torchrun_failure(result: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun printed that says why: the ranks' own output, not the launcher's report.
+
+    torchrun ends with a long report of its own (a traceback through its launcher and a table of
+    exit codes); what a rank printed before dying comes first and would be cut from a plain tail."""
+    ranks, _, report = result.stderr.partition("torch/distributed/elastic/multiprocessing/api.py")
+    first_line = report.split("\n", 1)[0]
+    return (f"exit code {result.returncode}; the launcher: ...{first_line}\n"
+            f"ranks' stderr (end):\n{ranks[-4000:]}\nstdout (end):\n{result.stdout[-1500:]}")
+
+
 def wait_for_health(port: int, timeout: float = 60) -> dict:
     from nanogpt_dash.net import probe_health
 

@@ -1,8 +1,5 @@
 """Layer statistics: values checked by hand on a tiny GPT, then through the real train.py (plain, DDP, compile)."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +9,7 @@ from nanogpt_dash.architecture import activation_key, param_key, parse_stat_key
 from nanogpt_dash.layer_stats import LayerStats, probe_tokens, underlying
 from nanogpt_dash.store import RunReader, read_arrays
 
-from helpers import REPO, TINY_TRAIN_ARGS, run_train
+from helpers import run_torchrun, run_train, torchrun_failure
 
 
 @pytest.fixture
@@ -162,11 +159,9 @@ def test_layer_stats_interval_zero_logs_none(tmp_path):
 
 def test_ddp_run_records_statistics_from_rank_zero(tmp_path):
     out_dir = tmp_path / "runs" / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
-           *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", "--max_iters=4", "--gradient_accumulation_steps=2",
-           "--layer_stats_interval=2", "--dashboard_autostart=False"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_torchrun(out_dir, "--max_iters=4", "--gradient_accumulation_steps=2", "--layer_stats_interval=2",
+                          "--dashboard_autostart=False")
+    assert result.returncode == 0, torchrun_failure(result)
     assert_statistics(out_dir, [0, 2, 4], [0])
 
 

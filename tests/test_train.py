@@ -15,7 +15,7 @@ import pytest
 from model import load_checkpoint
 from nanogpt_dash.store import RunReader, superseded_mask
 
-from helpers import REPO, SHARED_DATA, TINY_TRAIN_ARGS, run_train
+from helpers import REPO, SHARED_DATA, TINY_TRAIN_ARGS, run_torchrun, run_train, torchrun_failure
 
 NANOGPT_ITER = re.compile(r"^iter (\d+): loss (\d+\.\d+), time (\d+\.\d+)ms, mfu (-?\d+\.\d+)%$", re.M)
 NANOGPT_EVAL = re.compile(r"^step (\d+): train loss (\d+\.\d+), val loss (\d+\.\d+)$", re.M)
@@ -112,11 +112,8 @@ def test_bad_overrides_fail_with_a_message_naming_the_key(tmp_path, arg, message
 
 def test_ddp_under_torchrun_on_cpu_logs_once_from_rank_zero(tmp_path):
     out_dir = tmp_path / "runs" / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
-           *TINY_TRAIN_ARGS, f"--out_dir={out_dir}", "--max_iters=4", "--gradient_accumulation_steps=2",
-           "--dashboard_autostart=False"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_torchrun(out_dir, "--max_iters=4", "--gradient_accumulation_steps=2", "--dashboard_autostart=False")
+    assert result.returncode == 0, torchrun_failure(result)
     meta, batch, _, _ = scalars_by_key(out_dir)
     assert meta.status == "finished" and len(meta.segments) == 1
     assert sorted(batch.step[[k == "train/loss" for k in batch.key]].tolist()) == [0, 1, 2, 3, 4]
