@@ -27,6 +27,22 @@ def test_two_tabs_of_one_page_end_with_identical_points(runs_dir, server, open_p
     assert first.errors == second.errors == []
 
 
+def test_a_tab_busy_for_seconds_gets_every_point_once(runs_dir, server, open_page):
+    # pushes arrive while the page's main thread is busy and are handed to the page all at once
+    port, _ = server
+    with SteadyWriter(runs_dir / "busy", interval=0.02) as writer:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=busy")
+        view.wait_until(lambda: view.points() > 20, what="the first points")
+        seq = view.page.evaluate("window.ngdCharts.seq")
+        view.page.evaluate("() => { const t = performance.now(); while (performance.now() - t < 4000) {} }")
+        view.wait_until(lambda: view.page.evaluate("window.ngdCharts.seq") > seq + 15, what="the pushes sent meanwhile")
+    logged = writer.step
+    view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
+    assert view.steps() == list(range(logged))
+    assert view.errors == []
+
+
 def test_a_tab_hidden_past_the_idle_timeout_disconnects_and_resumes_when_shown(runs_dir, open_page):
     port = free_port()
     server = start_server(runs_dir, port, "--idle-timeout", "3")

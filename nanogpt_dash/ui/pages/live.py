@@ -148,10 +148,9 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
         Input(ids.FOCUS, "value"),
         prevent_initial_call="initial_duplicate",
     )
-    # new points, drawn by assets/charts.js (not dcc.Graph.extendData: pushed with set_props, each
-    # new extendData made dcc.Graph apply every earlier one again)
-    app.clientside_callback(ClientsideFunction("ngdCharts", "applyPoints"), Output(ids.RESYNC, "data"),
-                            Input(ids.POINTS, "data"), prevent_initial_call=True)
+    # new points (ids.POINTS) need no callback: assets/charts.js reads them from Dash's store as they
+    # arrive and draws them (not dcc.Graph.extendData: each new extendData made dcc.Graph apply every
+    # earlier one again), and sets ids.RESYNC when it missed some
     # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
     # each chart's x range in a store that only x-axis events change.
     app.clientside_callback(
@@ -205,8 +204,9 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
         elif extend is not no_update:
             points[chart.name] = [*extend, charts["charts"][chart.name]["rev"]]
     if points:
-        # Dash runs a callback once for several quick changes of its input: each push also carries
-        # the few before it, and the browser applies those it has not seen (assets/charts.js)
+        # the browser may see only the last of several quick pushes (Dash's WebSocket sends them in
+        # one batch): each push also carries the few before it, and the browser applies those it
+        # has not seen (assets/charts.js)
         seq = cursor.get("seq", 0) + 1
         cursor["seq"] = seq
         recent = [item for item in scratch.get("recent", []) if item["seq"] > seq - RESEND]
