@@ -244,7 +244,7 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
             if sub.client.visible:
                 # the server's clock: a new text every time, and benchmarks read when a push left
                 send(ids.PULSE, {"children": f"{time.time():.3f}"})
-            # something held back (key numbers refresh at most twice a second) is sent when due; and
+            # something held back (key numbers refresh at most once a second) is sent when due; and
             # every few heartbeats a round runs anyway, for what changes with time alone (elapsed, stalled)
             again = push.again_in if woken and push is not None and push.again_in else None
             rounds = 0 if woken else rounds + 1

@@ -30,7 +30,9 @@ from .analysis import RunAnalyses
 PATH = "/"
 NAME = "Live"
 ORDER = 0
-KPI_PERIOD_S = 0.5
+# the key numbers refresh at most once a second: faster cannot be read, and each refresh re-renders
+# about forty components (a fifth of what a live tab costs the browser at two refreshes a second)
+KPI_PERIOD_S = 1.0
 # held key numbers get a round of their own once no data has come for this long since they were
 # last sent: a round, like any push, makes the next point wait for the tab's rate, and while a run
 # logs faster than this they ride on its pushes anyway
