@@ -24,11 +24,13 @@
     const observed = new WeakSet();
     let order = [], next = 0, scheduled = false;
     const X_ROOM = 0.2, Y_ROOM = 0.1, APPEND_LIMIT = 2000;
+    const AHEAD_MS = 10000, PACE_WINDOW_MS = 10000;  // room for the next 10 s of the run, at its pace
     const POINTS = "points", RESYNC = "resync";  // ids.POINTS, ids.RESYNC
     const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, seq: null, appended: 0, redrawn: 0, settled: 0};
     const engaged = {};   // chart name -> pointer or finger on it: hover needs Plotly's own drawing
     const appended = new WeakMap();  // plot -> points appended since Plotly last drew it
     const headroom = new WeakMap();  // plot -> {axis name: the range this script set while it follows the data}
+    const paces = new WeakMap();     // plot -> {rev, axes: {axis id: [{t, lo, hi}]}}: the data's extremes over time
     window.ngdCharts = stats;
 
     function plotOf(name) {
@@ -185,12 +187,57 @@
             });
             if (!(hi >= lo)) { return; }
             const span = hi - lo || Math.abs(hi) || 1;
-            const range = letter === "x" ? [axis.r2l(axis.range[0]), hi + X_ROOM * span] : [lo - Y_ROOM * span, hi + Y_ROOM * span];
+            // room for what AHEAD_MS of the run at its pace needs (early in a run, when the steps and
+            // the loss move fast against the span, a redraw of every chart each second otherwise), at
+            // least X_ROOM / Y_ROOM of the span and at most the span
+            const rate = pace(plot, id), minimum = (letter === "x" ? X_ROOM : Y_ROOM) * span;
+            const room = speed => Math.min(span, Math.max(minimum, speed * AHEAD_MS));
+            const range = letter === "x" ? [axis.r2l(axis.range[0]), hi + room(rate.up)]
+                                         : [lo - room(rate.down), hi + room(rate.up)];
+            // a quantity that is never negative (a loss, a norm, a rate) gets no room below zero
+            if (letter === "y" && axis.type !== "log" && lo >= 0) { range[0] = Math.max(range[0], 0); }
             if (!range.every(Number.isFinite) || range[0] >= range[1]) { return; }
             ours[axis._name] = range.map(v => axis.l2r(v));
             plot.layout[axis._name] = Object.assign({}, plot.layout[axis._name], {range: ours[axis._name], autorange: false});
         });
         headroom.set(plot, ours);
+    }
+
+    // How fast the data's extremes on an axis moved lately, in its units per millisecond: the highest
+    // up, the lowest down (0 while unknown)
+    function pace(plot, id) {
+        const seen = (paces.get(plot) || {axes: {}}).axes[id] || [];
+        const first = seen[0], last = seen[seen.length - 1];
+        if (!first || last.t - first.t < 500) { return {up: 0, down: 0}; }
+        const ms = last.t - first.t;
+        return {up: Math.max(0, last.hi - first.hi) / ms, down: Math.max(0, first.lo - last.lo) / ms};
+    }
+
+    function notePace(plot, m) {
+        // a new figure (another x, smoothing, log scale) starts anew
+        const rev = plot.layout && plot.layout.meta ? plot.layout.meta.rev : null;
+        const known = paces.get(plot), byAxis = known && known.rev === rev ? known.axes : {};
+        const now = performance.now(), fresh = {};
+        m.indices.forEach((index, k) => {
+            const trace = fullTrace(plot, index);
+            if (!trace) { return; }
+            ["x", "y"].forEach(letter => {
+                const id = trace[letter + "axis"], axis = id && axisOf(plot, id);
+                if (!axis) { return; }
+                const values = Array.from(m.update[letter][k]).map(v => axis.c2l(axis.d2c(v))).filter(Number.isFinite);
+                if (!values.length) { return; }
+                const f = fresh[id] = fresh[id] || {lo: Infinity, hi: -Infinity};
+                f.lo = Math.min(f.lo, ...values);
+                f.hi = Math.max(f.hi, ...values);
+            });
+        });
+        Object.entries(fresh).forEach(([id, f]) => {
+            const seen = (byAxis[id] || []).filter(s => now - s.t <= PACE_WINDOW_MS);
+            const last = seen[seen.length - 1];
+            seen.push({t: now, lo: last ? Math.min(last.lo, f.lo) : f.lo, hi: last ? Math.max(last.hi, f.hi) : f.hi});
+            byAxis[id] = seen;
+        });
+        paces.set(plot, {rev: rev, axes: byAxis});
     }
 
     function merge(list) {
@@ -225,6 +272,7 @@
             plot._ngdListening = true;
             plot.on("plotly_afterplot", () => onAfterplot(plot));
         }
+        notePace(plot, m);
         const paths = !engaged[name] && appendable(plot, m);
         if (paths) {
             append(plot, m, paths);

@@ -106,3 +106,25 @@ def test_the_chart_is_redrawn_before_the_pointer_reaches_it_and_for_a_point_off_
         view.wait_until(lambda: view.page.evaluate(LAST_VERTEX_JS)["yRange"][1] > 50, timeout=30,
                         what="the y axis to take in the spike")
         assert view.errors == []
+
+
+def test_a_fast_run_leaves_room_for_the_next_seconds_and_is_seldom_redrawn(runs_dir, server, open_page):
+    # 20 steps a second against a span of a few hundred: room for a fifth of the span alone would
+    # redraw every chart about once a second
+    from browsing import SteadyWriter
+
+    port, _ = server
+    with SteadyWriter(runs_dir / "fast", interval=0.05):
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=fast")
+        view.wait_until(lambda: view.points() > 60, timeout=60, what="the first live points")
+        view.page.wait_for_timeout(3000)  # the pace is known
+        before = view.page.evaluate("({...window.ngdCharts})")
+        view.page.wait_for_timeout(6000)
+        after = view.page.evaluate("({...window.ngdCharts})")
+        line = view.page.evaluate(LAST_VERTEX_JS)
+    appended, redrawn = after["appended"] - before["appended"], after["redrawn"] - before["redrawn"]
+    assert appended > 4 * redrawn, f"{appended} appends, {redrawn} redraws in 6 s"
+    assert redrawn <= 8, f"{redrawn} redraws of 4 charts in 6 s"
+    assert line["range"][1] - line["lastX"] >= 0.2 * line["lastX"], "x has room ahead"
+    assert view.errors == []
