@@ -13,7 +13,10 @@
      same frame.
    - Redrawn: otherwise, Plotly.extendTraces redraws the chart; at most one chart per frame, the
      charts taking turns. Axes that follow the data (not zoomed) are given room then: x ahead of the
-     newest point, y above and below the data (makeRoom), so that the next points append.
+     newest point, y above and below the data, for the next 10 s of the run (makeRoom), so that the
+     next points append.
+   Points reach this script from Dash's store, as the server pushes them (follow), not through a
+   clientside callback.
    Plotly's own state (hover, zoom, resize) does not know appended points until the chart is redrawn:
    a chart is redrawn before the pointer or a finger reaches it, after any draw of Plotly's own that
    left them out, and once it holds APPEND_LIMIT appended points. */
@@ -162,8 +165,9 @@
     }
 
     /* Ranges for the axes that follow the data, from the data and the new points (in Plotly's
-       linear units): x to X_ROOM of its span beyond the newest point, y to Y_ROOM of its span beyond
-       the lowest and highest. The next points then fall within them and append. */
+       linear units): x beyond the newest point, y beyond the lowest and highest, by what the next
+       AHEAD_MS of the run need at its pace (see room below). The next points then fall within them
+       and append. */
     function makeRoom(plot, m) {
         if (!plot._fullLayout || !plot._fullData) { return; }
         const ours = headroom.get(plot) || {};
