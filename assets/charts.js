@@ -218,6 +218,7 @@
     }
 
     function notePace(plot, m) {
+        if (!plot._fullLayout || !plot._fullData) { return; }
         // a new figure (another x, smoothing, log scale) starts anew
         const rev = plot.layout && plot.layout.meta ? plot.layout.meta.rev : null;
         const known = paces.get(plot), byAxis = known && known.rev === rev ? known.axes : {};
