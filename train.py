@@ -432,7 +432,7 @@ if run is not None:
 if ddp:
     # every rank tears down together, and the process group goes now, not at interpreter exit: DDP's
     # reducer holds it, and gloo's threads torn down during exit aborted a rank now and then
-    # ("terminate called without an active exception", 1 run in 40 on a busy 2-core machine)
+    # ("terminate called without an active exception", 2 runs in 71 on a busy 2-core machine)
     torch.distributed.barrier()
     del model
     gc.collect()

@@ -311,10 +311,11 @@
         if (!scheduled) { scheduled = true; window.requestAnimationFrame(frame); }
     }
 
-    /* Dash keeps an undo history of every callback input that changes outside a callback response
+    /* Dash keeps an undo history of callback inputs that change outside a callback response
        (store.history.past, for its optional undo/redo buttons, which this app does not show) and never
-       trims it. Each push's points are such an input, so every push ever received stayed in memory:
-       about 0.35 MB/s at 10 pushes/s. Forget it after each push. */
+       trims it. While a callback read the pushed points, every push ever received stayed in memory
+       (about 0.35 MB/s at 10 pushes/s); the page's other inputs (figures, the focus, the width) still
+       go there. Forget it after each push. */
     function forgetUndoHistory() {
         const store = window.store, history = store && store.getState && store.getState().history;
         if (history && Array.isArray(history.past) && history.past.length) { history.past.length = 0; }

@@ -37,6 +37,11 @@ class Page:
     def steps(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> list[int]:
         return self.trace(chart, run, key)["x"]
 
+    def has_every_step(self, logged: int, why: str = "no point lost or duplicated") -> None:
+        """Wait for the loss chart to hold `logged` points, then check they are steps 0..logged-1, once each."""
+        self.wait_until(lambda: self.points() == logged, timeout=30, what="every logged point")
+        assert self.steps() == list(range(logged)), why
+
     def relayout(self, chart: str, update: dict) -> None:
         """What a zoom, pan or double-click does: a Plotly relayout on the chart."""
         self.page.evaluate("([chart, update]) => Plotly.relayout(document.querySelector(`#chart-${chart} .js-plotly-plot`), update)",

@@ -22,8 +22,7 @@ def test_two_tabs_of_one_page_end_with_identical_points(runs_dir, server, open_p
         time.sleep(2.0)
     logged = writer.step
     for view in (first, second):
-        view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
-    assert first.steps() == second.steps() == list(range(logged))
+        view.has_every_step(logged)
     assert first.errors == second.errors == []
 
 
@@ -38,8 +37,7 @@ def test_a_tab_busy_for_seconds_gets_every_point_once(runs_dir, server, open_pag
         view.page.evaluate("() => { const t = performance.now(); while (performance.now() - t < 4000) {} }")
         view.wait_until(lambda: view.page.evaluate("window.ngdCharts.seq") > seq + 15, what="the pushes sent meanwhile")
     logged = writer.step
-    view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
-    assert view.steps() == list(range(logged))
+    view.has_every_step(logged)
     assert view.errors == []
 
 
@@ -63,8 +61,7 @@ def test_a_tab_hidden_past_the_idle_timeout_disconnects_and_resumes_when_shown(r
             view.wait_until(lambda: view.points() > asleep + 20, timeout=30, what="updates after the tab is shown")
             view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=15, what="'live' again")
         logged = writer.step
-        view.wait_until(lambda: view.points() == logged, timeout=30, what="every logged point")
-        assert view.steps() == list(range(logged)), "no gap and no duplicate across the sleep"
+        view.has_every_step(logged, "no gap and no duplicate across the sleep")
     finally:
         stop_process(server)
 

@@ -206,9 +206,9 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
         elif extend is not no_update:
             points[chart.name] = [*extend, charts["charts"][chart.name]["rev"]]
     if points:
-        # the browser may see only the last of several quick pushes (Dash's WebSocket sends them in
-        # one batch): each push also carries the few before it, and the browser applies those it
-        # has not seen (assets/charts.js)
+        # each push also carries the few before it, so that one the browser passed over is in the
+        # next; assets/charts.js applies those it has not seen, and past a longer gap asks for the
+        # charts anew
         seq = cursor.get("seq", 0) + 1
         cursor["seq"] = seq
         recent = [item for item in scratch.get("recent", []) if item["seq"] > seq - RESEND]
