@@ -1,4 +1,5 @@
-/* nanogpt_dash: new points for the Live page's charts (ids.POINTS, pushed by the server).
+/* nanogpt_dash: new points for the Live page's charts, pushed by the server in the shell's feed
+   (ids.FEED, "page"), which assets/push.js hands over as "ngd-feed" events.
 
    Each push names, per chart, the figure revision its points extend (layout.meta.rev). Points
    wait while that figure is not drawn yet and are dropped once a newer figure replaced it, so a
@@ -15,8 +16,9 @@
      charts taking turns. Axes that follow the data (not zoomed) are given room then: x ahead of the
      newest point, y above and below the data, for the next 10 s of the run (makeRoom), so that the
      next points append.
-   Points reach this script from Dash's store, as the server pushes them (follow), not through a
-   clientside callback.
+   Points reach this script as the server pushes them, not through a clientside callback: a
+   callback's bookkeeping (its queue, loading state, output) costs the browser more than drawing
+   the points.
    Plotly's own state (hover, zoom, resize) does not know appended points until the chart is redrawn:
    a chart is redrawn before the pointer or a finger reaches it, after any draw of Plotly's own that
    left them out, and once it holds APPEND_LIMIT appended points. */
@@ -28,8 +30,9 @@
     let order = [], next = 0, scheduled = false;
     const X_ROOM = 0.2, Y_ROOM = 0.1, APPEND_LIMIT = 2000;
     const AHEAD_MS = 10000, PACE_WINDOW_MS = 10000;  // room for the next 10 s of the run, at its pace
-    const POINTS = "points", RESYNC = "resync";  // ids.POINTS, ids.RESYNC
-    const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, seq: null, appended: 0, redrawn: 0, settled: 0};
+    const RESYNC = "resync";  // ids.RESYNC
+    const stats = {applied: 0, frames: 0, dropped: 0, resyncs: 0, stream: null, seq: null, appended: 0, redrawn: 0,
+                   settled: 0};
     const engaged = {};   // chart name -> pointer or finger on it: hover needs Plotly's own drawing
     const appended = new WeakMap();  // plot -> points appended since Plotly last drew it
     const headroom = new WeakMap();  // plot -> {axis name: the range this script set while it follows the data}
@@ -311,16 +314,6 @@
         if (!scheduled) { scheduled = true; window.requestAnimationFrame(frame); }
     }
 
-    /* Dash keeps an undo history of callback inputs that change outside a callback response
-       (store.history.past, for its optional undo/redo buttons, which this app does not show) and never
-       trims it. While a callback read the pushed points, every push ever received stayed in memory
-       (about 0.35 MB/s at 10 pushes/s); the page's other inputs (figures, the focus, the width) still
-       go there. Forget it after each push. */
-    function forgetUndoHistory() {
-        const store = window.store, history = store && store.getState && store.getState().history;
-        if (history && Array.isArray(history.past) && history.past.length) { history.past.length = 0; }
-    }
-
     function queue(charts) {
         Object.entries(charts).forEach(([name, item]) => {
             if (!order.includes(name)) { order.push(name); }
@@ -329,11 +322,17 @@
         });
     }
 
-    /* ids.POINTS -> the charts' queues. {seq, pushes: [{seq, charts: {name: [update, indices, rev]}}]}: the
-       latest push and the few before it. A gap (pushes missed in a long pause of this tab) asks the
-       server, through ids.RESYNC, to draw the charts anew. */
+    /* The feed's points -> the charts' queues. {stream, seq, pushes: [{seq, charts: {name: [update,
+       indices, rev]}}]}: the latest push and the few before it. Pushes are numbered within a stream,
+       which starts anew whenever the Live page is new to the tab (opened again after another page).
+       A gap (pushes missed in a long pause of this tab) asks the server, through ids.RESYNC, to draw
+       the charts anew. */
     function applyPoints(points) {
         if (!points || !Array.isArray(points.pushes)) { return; }
+        if (points.stream !== stats.stream) {
+            stats.stream = points.stream;
+            stats.seq = null;
+        }
         const first = points.pushes.length ? points.pushes[0].seq : points.seq;
         if (stats.seq !== null && first > stats.seq + 1 && points.seq > stats.seq) {
             stats.seq = points.seq;
@@ -347,7 +346,6 @@
             if (stats.seq === null || p.seq > stats.seq) { queue(p.charts); }
         });
         stats.seq = points.seq;
-        forgetUndoHistory();
         schedule();
     }
 
@@ -356,21 +354,7 @@
         if (api && api.set_props) { api.set_props(id, props); }
     }
 
-    /* Pushed points are read from Dash's store as they arrive, not through a clientside callback: a
-       callback's bookkeeping (its queue, loading state, output) costs the browser more than drawing
-       the points, a third of what a live tab costs at 5 pushes a second. */
-    function follow() {
-        const store = window.store, api = window.dash_component_api;
-        if (!store || !store.subscribe || !api || !api.getLayout) { setTimeout(follow, 50); return; }
-        let last = null;
-        store.subscribe(() => {
-            let node;
-            try { node = api.getLayout(POINTS); } catch (e) { return; }  // before Dash has the layout
-            const points = node && node.props && node.props.data;
-            if (points && points !== last) { last = points; applyPoints(points); }
-        });
-    }
-    follow();
+    window.addEventListener("ngd-feed", event => applyPoints(((event.detail || {}).page || {}).points));
 
     // a resize is drawn from Plotly's state: give it the appended points first
     window.addEventListener("resize", () => {

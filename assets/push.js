@@ -1,8 +1,10 @@
 /* nanogpt_dash: the browser's side of the server push (ui/push.py).
 
-   The server bumps the hidden #pulse text with every push and heartbeat. From that alone this
-   script keeps the connection badge, and when no heartbeat has come for a while it sends a
-   callback, which makes Dash's WebSocket worker connect again even after it gave up retrying.
+   The server updates the shell's feed store (ids.FEED) with every push and heartbeat. This script
+   reads it from Dash's store as it changes (no callback), hands it to the page's scripts as a
+   window event, "ngd-feed" (assets/charts.js takes the Live page's points from it), and keeps the
+   connection badge from it; when no heartbeat has come for a while it sends a callback, which
+   makes Dash's WebSocket worker connect again even after it gave up retrying.
    It also tells the server when the tab is hidden or shown (a hidden tab is sent nothing), the
    width of the charts (how many points are worth sending), and drops the oldest half of every
    chart if the page's heap or the points its charts hold pass their limits. No Dash callback runs
@@ -12,7 +14,10 @@
     const DEFAULT_HZ = 5, MAX_HZ = 10;  // the rate select's default and maximum (ui/shell.py)
     const LIVE_MS = 4000, UNREACHABLE_MS = 12000, RECONNECT_EVERY_MS = 5000;
     const HEAP_LIMIT_MB = 512, POINTS_LIMIT = 1500000, PURGE_COOLDOWN_MS = 10000;
-    const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0};
+    const FEED = "feed";  // ids.FEED
+    // serverTime: the server's clock on the last feed (benchmarks time pushes with it); pulses: feeds so far
+    const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0,
+                   serverTime: null, pulses: 0};
     window.ngdPush = state;
 
     // set_props of a component that the current page does not have would only log an error
@@ -95,11 +100,37 @@
             `points from the charts (purge ${state.purges}). Nothing is lost on the server: reload to see them again.`});
     }
 
-    function watchPulse() {
-        const pulse = document.getElementById("pulse");
-        if (!pulse) { setTimeout(watchPulse, 100); return; }
-        new MutationObserver(() => { state.lastPulse = Date.now(); badge(state.lastPulse); })
-            .observe(pulse, {childList: true, characterData: true, subtree: true});
+    /* Dash keeps an undo history of callback inputs that change outside a callback response
+       (store.history.past, for its optional undo/redo buttons, which this app does not show) and never
+       trims it. While a callback read the pushed points, every push ever received stayed in memory
+       (about 0.35 MB/s at 10 pushes/s); the pushed figures and the page's inputs (the focus, the
+       width) still go there. Forget it with each feed. */
+    function forgetUndoHistory() {
+        const store = window.store, history = store && store.getState && store.getState().history;
+        if (history && Array.isArray(history.past) && history.past.length) { history.past.length = 0; }
+    }
+
+    function onFeed(feed) {
+        state.lastPulse = Date.now();
+        state.serverTime = feed.at;
+        state.pulses += 1;
+        setTimeout(() => badge(Date.now()), 0);  // it may set props: not from inside Dash's dispatch
+        window.dispatchEvent(new CustomEvent("ngd-feed", {detail: feed}));
+        forgetUndoHistory();
+    }
+
+    /* Each feed is read from Dash's store as the server sets it: a store subscriber sees every
+       update, also several that arrive in one batch while the page is busy. */
+    function followFeed() {
+        const store = window.store, api = window.dash_component_api;
+        if (!store || !store.subscribe || !api || !api.getLayout) { setTimeout(followFeed, 50); return; }
+        let last = null;
+        store.subscribe(() => {
+            let node;
+            try { node = api.getLayout(FEED); } catch (e) { return; }  // before Dash has the layout
+            const feed = node && node.props && node.props.data;
+            if (feed && feed !== last) { last = feed; onFeed(feed); }
+        });
     }
 
     document.addEventListener("visibilitychange", () => {
@@ -115,6 +146,6 @@
         chartWidth();
         purgeIfHeavy(now);
     }, 1000);
-    watchPulse();
+    followFeed();
     state.rates = {DEFAULT_HZ: DEFAULT_HZ, MAX_HZ: MAX_HZ};
 })();

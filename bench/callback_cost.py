@@ -47,7 +47,7 @@ from nanogpt_dash.store import RunMeta, RunWriter, Segment  # noqa: E402
 from nanogpt_dash.ui import ids  # noqa: E402
 from nanogpt_dash.ui.figures import CHARTS  # noqa: E402
 from nanogpt_dash.ui.live_charts import chart_updates, view_state  # noqa: E402
-from nanogpt_dash.ui.pages.live import kpi_cards, latest_sample, run_alerts  # noqa: E402
+from nanogpt_dash.ui.pages.live import kpi_cards, kpi_items, latest_sample, run_alerts  # noqa: E402
 
 KEYS = ("train/loss", "lr", "grad_norm", "tokens_per_sec")
 LOG_EVERY_S = 0.1  # the synthetic runs log 10 times a second
@@ -201,7 +201,7 @@ def measure(store: LiveStore, runs: int, points: int, reps: int, heavy_reps: int
     for _ in range(reps):
         focus = selected[0]
         t0 = time.perf_counter()
-        parts = {"kpis": kpi_cards(store, focus), "sample": latest_sample(store, focus, cursor),
+        parts = {"kpis": kpi_cards(kpi_items(store, focus)), "sample": latest_sample(store, focus, cursor),
                  "alerts": run_alerts(store, selected)}
         t1 = time.perf_counter()
         size = len(to_json_plotly({"multi": True, "response": {k: {"children": v} for k, v in parts.items()}}).encode())

@@ -35,7 +35,6 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from chromium import CHROMIUM_ARGS, cpu_seconds, table  # noqa: E402
 from helpers import free_port, start_server, stop_process  # noqa: E402
-from nanogpt_dash.ui import ids  # noqa: E402
 
 ITER = re.compile(r"^iter (\d+): loss [-+0-9.naif]+, time ([0-9.]+)ms")
 CONFIGS = (("dashboard off", False, 0), ("on, no viewer", True, 0), ("on, 1 viewer", True, 1), ("on, 3 viewers", True, 3))
@@ -87,7 +86,7 @@ def main() -> None:
                     for context in contexts:  # the page waits for the run to appear, then follows it live
                         page = context.new_page()
                         page.goto(f"http://127.0.0.1:{port}/?run={run_name}")
-                        page.wait_for_selector(f"#{ids.PULSE}:not(:empty)", state="attached", timeout=60_000)
+                        page.wait_for_function("() => window.ngdPush && window.ngdPush.pulses > 0", timeout=60_000)
                     time.sleep(2.0 if viewers else 0.0)  # loaded and settled: watching starts with training
                     t0, server0, browser0 = time.monotonic(), cpu_seconds([server_proc]), browser_cpu()
                     steps = train(runs_dir, run_name, args.iters, dashboard, port, args.eval_interval)

@@ -45,7 +45,7 @@ LOSS_READY_JS = """
 }
 """
 # First sighting of each step in the loss line, with the server's clock on the push that brought
-# it (the shell's #pulse text: time.time() when the server sent the push). Plotly emits
+# it (the server's time.time() on the feed that brought it: assets/push.js keeps it). Plotly emits
 # afterplot/react once an update is drawn; the poll only catches what the events would miss
 # (counted, to show that it does not matter).
 WATCH_JS = """
@@ -53,10 +53,7 @@ WATCH_JS = """
     window.seen = {};
     window.seenByPoll = 0;
     const el = document.querySelector('#chart-loss .js-plotly-plot');
-    const answered = () => {
-        const pulse = document.getElementById('pulse');
-        return pulse && pulse.textContent ? parseFloat(pulse.textContent) : null;
-    };
+    const answered = () => window.ngdPush.serverTime;
     let known = 0;
     const scan = (byPoll) => {
         const xs = el.data && el.data[0] ? el.data[0].x : [];
@@ -215,8 +212,8 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
     print(table(header, rows))
     print(f"\ngoal: p95 <= {GOAL_P95_MS:.0f} ms for every viewer. CPU %: 100 = one core (server, browsers), "
           f"machine = all {psutil.cpu_count()} cores. Browsers = every Chromium process of the {viewers} viewers.")
-    print("'until answered': log() to the server's clock on the push that brought the step (the shell's #pulse "
-          "text): the writer's batching, the LiveStore's 50 ms poll, the wait for the tab's rate and the push itself. "
+    print("'until answered': log() to the server's clock on the push that brought the step (its feed's "
+          "'at'): the writer's batching, the LiveStore's 50 ms poll, the wait for the tab's rate and the push itself. "
           "The rest is the WebSocket, Dash and Plotly in the browser.")
     print("requests/s per viewer: WebSocket messages the server received from each viewer (pushed, not polled: "
           "only Dash's heartbeats and the viewer's own actions).")

@@ -579,7 +579,7 @@ def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_
 
     second = tab.push(range(300, 420), first.cursor, spike_at=400)
     assert ids.chart("loss") not in second.props, "a new anomaly is a new point, not a redraw"
-    update, indices, rev = second.props[ids.POINTS]["data"]["pushes"][-1]["charts"]["loss"]
+    update, indices, rev = second.feed["points"]["pushes"][-1]["charts"]["loss"]
     at = indices.index(loss["data"].index(marks[0]))
     assert rev == loss["layout"]["meta"]["rev"]
     assert update["x"][at].tolist() == [400] and update["customdata"][at][0][2] == "spike"
@@ -593,7 +593,7 @@ def test_held_key_numbers_wait_for_the_next_points_before_a_round_of_their_own(r
     first = tab.push(range(0, 10), None)
     assert ids.KPIS in first.props and first.again_in is None
     second = tab.push(range(10, 12), first.cursor)  # within KPI_PERIOD_S of the first
-    assert ids.POINTS in second.props and ids.KPIS not in second.props, "held"
+    assert second.feed["points"]["pushes"] and ids.KPIS not in second.props and "kpis" not in second.feed, "held"
     # held: the key numbers went out less than KPI_PERIOD_S ago, and get a round of their own
     # KPI_ALONE_AFTER_S after that
     assert live.KPI_ALONE_AFTER_S - live.KPI_PERIOD_S < second.again_in <= live.KPI_ALONE_AFTER_S

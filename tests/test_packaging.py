@@ -25,7 +25,7 @@ def wheel(tmp_path_factory):
 
 def test_the_wheel_ships_the_assets_inside_the_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for script in ("push.js", "charts.js", "ngd.js", "app.css"):
+    for script in ("push.js", "charts.js", "kpis.js", "ngd.js", "app.css"):
         assert f"nanogpt_dash/assets/{script}" in names, script
 
 

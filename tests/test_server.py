@@ -91,11 +91,13 @@ def test_the_page_loads_its_scripts_and_they_agree_with_the_page(client):
     from nanogpt_dash.ui.shell import DEFAULT_RATE_HZ, MAX_RATE_HZ
 
     page = client.get("/").text
-    assert "push.js" in page and "ngd.js" in page
+    assert all(script in page for script in ("push.js", "ngd.js", "charts.js", "kpis.js"))
     push = (REPO / "assets" / "push.js").read_text()
     assert f"DEFAULT_HZ = {DEFAULT_RATE_HZ}" in push and f"MAX_HZ = {MAX_RATE_HZ}" in push
-    for name in (ids.PULSE, ids.VISIBLE, ids.RECONNECT, ids.CONNECTION, ids.MEMORY, ids.WIDTH, ids.chart("loss")):
+    for name in (ids.FEED, ids.VISIBLE, ids.RECONNECT, ids.CONNECTION, ids.MEMORY, ids.WIDTH, ids.chart("loss")):
         assert f'"{name}"' in push, name
+    assert f'const RESYNC = "{ids.RESYNC}"' in (REPO / "assets" / "charts.js").read_text()
+    assert f'const KPIS = "{ids.KPIS}"' in (REPO / "assets" / "kpis.js").read_text()
     names = [c.name for c in CHARTS]
     assert f"const CHART_NAMES = {json.dumps(names)};" in (REPO / "assets" / "ngd.js").read_text()
 

@@ -28,7 +28,8 @@ class Counting:
             raise RuntimeError("a bug in the page's push")
         seq = (cursor or {}).get("seq", 0) + 1
         scratch["recent"] = [*scratch.get("recent", []), seq][-3:]
-        return Push(props={"points": {"data": {"seq": seq, "view": view["runs"]}}}, cursor={"seq": seq, "charts": {"loss": [seq]}})
+        return Push(props={"chart": {"figure": {"view": view["runs"]}}}, cursor={"seq": seq, "charts": {"loss": [seq]}},
+                    feed={"points": {"seq": seq}})
 
 
 def test_tabs_in_the_same_place_share_one_computation_and_each_gets_its_own_copy():
@@ -41,6 +42,7 @@ def test_tabs_in_the_same_place_share_one_computation_and_each_gets_its_own_copy
     pushes = run_coroutine(ten_tabs())
     assert fn.calls == 1
     assert all(p.props == pushes[0].props and p.cursor == {"seq": 2, "charts": {"loss": [2]}} for p in pushes)
+    assert all(p.feed == {"points": {"seq": 2}} for p in pushes)
     assert all(s == {"recent": [1, 2]} for s in scratches)
     pushes[0].cursor["charts"]["loss"].append(99)  # one tab's cursor is not another's
     assert pushes[1].cursor["charts"]["loss"] == [2]

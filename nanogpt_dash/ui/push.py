@@ -4,11 +4,16 @@ One LiveStore tailer reads new rows once and tells the Channel which runs change
 wakes the subscription of each tab that shows one of them. Each tab runs one persistent
 callback (ui/shell.py) that waits on its subscription, asks the current page's push function
 what this tab lacks, and sends it with set_props. The tab's cursor (what it has) lives in the
-subscription and is mirrored into the tab's ids.CURSOR store, so a new server, or the same one
+subscription and is mirrored into the tab's ids.FEED store, so a new server, or the same one
 after a reconnect, resumes exactly where the tab is: nothing lost, nothing sent twice.
 
 A subscription sends nothing while its tab is hidden or nothing changed, and never more often
 than the tab's rate. A heartbeat every HEARTBEAT_S tells an idle tab that the server is there.
+
+Every round ends with one update of ids.FEED, whatever else it sent: {"at": the server's clock,
+"cursor": the tab's cursor, "page": what the page's own script reads (the Live page's new points)}.
+One update, not one per item: each set_props costs the browser three dispatches of Dash's store,
+each running the selector of every mounted component.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ HIDDEN = "hidden"
 
 @dataclass
 class Push:
-    """What one push sends: props by component id, and the tab's cursor afterwards."""
+    """What one push sends: props by component id, what the page's script reads from the feed, and
+    the tab's cursor afterwards."""
 
     props: dict[str, dict] = field(default_factory=dict)
     cursor: dict | None = None
     again_in: float | None = None  # seconds after which to push again though nothing woke the tab
+    feed: dict | None = None  # ids.FEED's "page" on this push (JSON); None: nothing for the page's script
 
 
 class PushFunction(Protocol):
@@ -125,7 +132,7 @@ class SharedRounds:
                 future.cancel()  # the others compute for themselves
                 raise
             future.set_result((result, copy.deepcopy(scratch)))
-            return Push(props=result.props, cursor=copy.deepcopy(result.cursor), again_in=result.again_in)
+            return shared_copy(result)
         try:
             result, scratch_after = await asyncio.shield(shared[1])
         except asyncio.CancelledError:
@@ -134,7 +141,12 @@ class SharedRounds:
             raise
         scratch.clear()
         scratch.update(copy.deepcopy(scratch_after))
-        return Push(props=result.props, cursor=copy.deepcopy(result.cursor), again_in=result.again_in)
+        return shared_copy(result)
+
+
+def shared_copy(push: Push) -> Push:
+    """A push that another tab may also send: its props are only sent, its cursor becomes the tab's own."""
+    return Push(props=push.props, cursor=copy.deepcopy(push.cursor), again_in=push.again_in, feed=push.feed)
 
 
 class Channel:
@@ -217,6 +229,7 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
     try:
         woken = True  # the first round sends what the tab lacks right away
         while not is_closed():
+            feed = None
             if woken and sub.client.visible:
                 wait = last_sent + sub.interval() - loop.time()
                 if wait > 0:
@@ -237,13 +250,13 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
                     break
                 for component_id, props in push.props.items():
                     send(component_id, props)
-                if push.cursor is not None and push.cursor != sub.cursor:
+                if push.cursor is not None:
                     sub.cursor = push.cursor
-                    send(ids.CURSOR, {"data": push.cursor})
+                feed = push.feed
                 last_sent = loop.time()
             if sub.client.visible:
-                # the server's clock: a new text every time, and benchmarks read when a push left
-                send(ids.PULSE, {"children": f"{time.time():.3f}"})
+                # after the round's props: the cursor the browser keeps is never ahead of what it has
+                send(ids.FEED, {"data": {"at": round(time.time(), 3), "cursor": sub.cursor, "page": feed}})
             # something held back (key numbers refresh at most once a second) is sent when due; and
             # every few heartbeats a round runs anyway, for what changes with time alone (elapsed, stalled)
             again = push.again_in if woken and push is not None and push.again_in else None

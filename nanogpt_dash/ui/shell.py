@@ -50,14 +50,13 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
         dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.VIEW),
-        dcc.Store(id=ids.CURSOR),
+        # the server's one update per push and heartbeat (ui/push.py); assets/push.js reads it
+        dcc.Store(id=ids.FEED),
         dcc.Store(id=ids.VISIBLE, data=True),
         dcc.Store(id=ids.DATA),
         dcc.Store(id=ids.QUERY),
         dcc.Store(id=ids.RECONNECT),
         dcc.Store(id=ids.THEME_APPLIED),  # light or dark, as shown; assets/theme.js keeps it current
-        # the server bumps this text with every push and heartbeat; assets/push.js watches it
-        html.Span(id=ids.PULSE, hidden=True),
         html.Div(id=ids.MEMORY),
         html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable ngd-skip"),
         navbar,
@@ -80,11 +79,12 @@ def register(app: Dash, store: LiveStore, pages: tuple[ModuleType, ...], analyse
     # Started by the page load (no Input, no Output) and again by Dash after every reconnect,
     # with the tab's latest view and cursor: it runs for as long as the tab's WebSocket is open.
     @app.callback(State(ids.TAB, "data"), State(ids.VIEW, "data"), State(ids.RATE, "value"),
-                  State(ids.VISIBLE, "data"), State(ids.CURSOR, "data"), persistent=True)
-    async def pusher(tab, view, rate, visible, cursor):
+                  State(ids.VISIBLE, "data"), State(ids.FEED, "data"), persistent=True)
+    async def pusher(tab, view, rate, visible, feed):
         ws = ctx.websocket
         if ws is None or not isinstance(tab, str):
             return
+        cursor = feed.get("cursor") if isinstance(feed, dict) and isinstance(feed.get("cursor"), dict) else None
         await run_pusher(channel, tab, client_view(view, rate, visible), cursor, push_for,
                          lambda component, props: set_props(component, props), store, lambda: ws.is_shutdown)
 

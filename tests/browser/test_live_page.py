@@ -77,6 +77,36 @@ def test_killing_and_restarting_the_server_recovers_the_page_without_losing_poin
         stop_process(server)
 
 
+def test_the_key_numbers_follow_the_run_as_text_and_its_end_brings_new_cards(runs_dir, server, open_page):
+    # once the cards show, their numbers change as text written into them (assets/kpis.js), not as
+    # new cards; a change beyond text (the status badge at the run's end) brings new cards
+    port, _ = server
+
+    def card(label: str) -> str | None:
+        return view.page.evaluate("""label => {
+            const kpi = Array.from(document.querySelectorAll('#kpis .ngd-kpi'))
+                .find(k => k.querySelector('.ngd-kpi-label').textContent === label);
+            return kpi ? kpi.querySelector('.ngd-kpi-value').textContent : null; }""", label)
+
+    def step() -> int:
+        return int((card("step") or "-1").replace(",", "").replace("–", "-1"))
+
+    with SteadyWriter(runs_dir / "numbers", interval=0.05) as writer:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=numbers")
+        view.wait_until(lambda: step() >= 0, what="the key numbers")
+        assert not view.page.is_visible("#focus"), "one run: no choice of whose numbers to show"
+        view.page.evaluate("document.querySelector('#kpis .ngd-kpi-value').ngdMark = 'same cards'")
+        first = step()
+        view.wait_until(lambda: step() >= first + 20, what="the step card to follow the run")
+        assert view.page.evaluate("document.querySelector('#kpis .ngd-kpi-value').ngdMark") == "same cards"
+        assert card("numbers") == "running"
+    last = writer.step - 1
+    view.wait_until(lambda: step() == last and card("numbers") == "finished", what="the run's last step and its end")
+    assert view.page.evaluate("document.querySelector('#kpis .ngd-kpi-value').ngdMark") is None, "new cards"
+    assert view.errors == []
+
+
 def test_a_second_concurrent_run_appears_in_the_selector(runs_dir, server, open_page):
     port, _ = server
     with SteadyWriter(runs_dir / "first"):
@@ -190,13 +220,10 @@ def test_the_server_pushes_at_most_at_the_chosen_rate_nothing_while_hidden_and_c
         view = open_page()
         view.page.goto(f"http://127.0.0.1:{port}/?run=paced")
         view.wait_until(lambda: view.points() > 0, what="the first points")
-        view.page.evaluate("""() => { window.pushes = 0; new MutationObserver(() => window.pushes++)
-            .observe(document.getElementById('pulse'), {childList: true, characterData: true, subtree: true}); }""")
-
-        def pushes_in(seconds: float) -> int:
-            before = view.page.evaluate("window.pushes")
+        def pushes_in(seconds: float) -> int:  # pushes and heartbeats
+            before = view.page.evaluate("window.ngdPush.pulses")
             view.page.wait_for_timeout(seconds * 1000)
-            return view.page.evaluate("window.pushes") - before
+            return view.page.evaluate("window.ngdPush.pulses") - before
 
         view.page.select_option("#rate", "10")
         view.page.wait_for_timeout(500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from nanogpt_dash.net import probe_health
+from nanogpt_dash.ui import ids
 
 from browsing import SteadyWriter
 from helpers import free_port, start_server, stop_process
@@ -38,6 +39,23 @@ def test_a_tab_busy_for_seconds_gets_every_point_once(runs_dir, server, open_pag
         view.wait_until(lambda: view.page.evaluate("window.ngdCharts.seq") > seq + 15, what="the pushes sent meanwhile")
     logged = writer.step
     view.has_every_step(logged)
+    assert view.errors == []
+
+
+def test_back_on_the_live_page_after_another_page_every_point_arrives_once(runs_dir, server, open_page):
+    # the Live page's pushes start anew (a new stream) each time the tab opens it: the first of them
+    # is not taken for one the tab already had from its previous visit
+    port, _ = server
+    with SteadyWriter(runs_dir / "away", interval=0.02) as writer:
+        view = open_page()
+        view.page.goto(f"http://127.0.0.1:{port}/?run=away")
+        view.wait_until(lambda: view.points() > 20, what="the first points")
+        view.page.click(f"#{ids.nav('/model')}")
+        view.page.wait_for_timeout(2000)
+        view.page.click(f"#{ids.nav('/')}")
+        view.wait_until(lambda: view.points() > 0, what="the charts again")
+        view.page.wait_for_timeout(2000)
+    view.has_every_step(writer.step, "no point lost or duplicated after coming back")
     assert view.errors == []
 
 

@@ -30,8 +30,8 @@ from .analysis import RunAnalyses
 PATH = "/"
 NAME = "Live"
 ORDER = 0
-# the key numbers refresh at most once a second: faster cannot be read, and each refresh re-renders
-# about forty components (a fifth of what a live tab costs the browser at two refreshes a second)
+# the key numbers refresh at most once a second: faster cannot be read (and each refresh, even of
+# text alone, has the browser lay out and paint the cards)
 KPI_PERIOD_S = 1.0
 # held key numbers get a round of their own once no data has come for this long since they were
 # last sent: a round, like any push, makes the next point wait for the tab's rate, and while a run
@@ -126,7 +126,6 @@ def layout(**query) -> html.Div:
     return html.Div([
         html.H1("Live training", className="visually-hidden"),
         dcc.Store(id=ids.WIDTH),
-        dcc.Store(id=ids.POINTS),
         dcc.Store(id=ids.RESYNC),
         dcc.Store(id=ids.ZOOM, data=view.zoom),
         dbc.Container([
@@ -150,9 +149,9 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
         Input(ids.FOCUS, "value"),
         prevent_initial_call="initial_duplicate",
     )
-    # new points (ids.POINTS) need no callback: assets/charts.js reads them from Dash's store as they
-    # arrive and draws them (not dcc.Graph.extendData: each new extendData made dcc.Graph apply every
-    # earlier one again), and sets ids.RESYNC when it missed some
+    # new points need no callback: they come in the shell's feed (ids.FEED), which assets/charts.js
+    # reads as it arrives and draws (not dcc.Graph.extendData: each new extendData made dcc.Graph
+    # apply every earlier one again); it sets ids.RESYNC when it missed some
     # relayoutData is an event, not a state: the first autosize after a zoom overwrites it. Keep
     # each chart's x range in a store that only x-axis events change.
     app.clientside_callback(
@@ -165,7 +164,10 @@ def register(app: Dash, store: LiveStore, analyses: RunAnalyses) -> None:
 def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, analyses: RunAnalyses) -> Push:
     """What one tab of this page lacks: charts (with the anomalies `analyses` found), run list, key numbers,
     sample and alerts (see ui/push.py)."""
-    cursor = dict(cursor) if isinstance(cursor, dict) and cursor.get("page") == PATH else {"page": PATH}
+    if isinstance(cursor, dict) and cursor.get("page") == PATH:
+        cursor = dict(cursor)
+    else:  # the page is new to the tab: its pushes of points are a new stream (charts.js numbers them anew)
+        cursor = {"page": PATH, "stream": time.time_ns() // 1000}
     if view.get("resync") != cursor.get("resync"):  # the browser missed points: draw every chart anew
         cursor["resync"] = view.get("resync")
         cursor.pop("charts", None)
@@ -199,7 +201,7 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
     zooms = view.get("zoom") if isinstance(view.get("zoom"), dict) else {}
     events = {run_id: analyses.detected(run_id) for run_id in selected}
     figures, extends, charts = chart_updates(store, selected, cursor.get("charts"), state, zooms, events)
-    points = {}
+    points, feed = {}, {}
     for chart, figure, extend in zip(CHARTS, figures, extends):
         if figure is not no_update:
             props[ids.chart(chart.name)] = {"figure": figure}
@@ -214,10 +216,14 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
         recent = [item for item in scratch.get("recent", []) if item["seq"] > seq - RESEND]
         recent.append({"seq": seq, "charts": points})
         scratch["recent"] = recent
-        props[ids.POINTS] = {"data": {"seq": seq, "pushes": recent}}
+        feed["points"] = {"stream": cursor.get("stream"), "seq": seq, "pushes": recent}
     cursor["charts"] = charts
+    kpis = key_numbers(store, focus, cursor)
+    if isinstance(kpis, KpiTexts):
+        feed["kpis"] = kpis.texts
+        kpis = no_update
     alerts = empty_state(store, selected, missing) + run_alerts(store, selected)
-    for component, value in ((ids.KPIS, key_numbers(store, focus, cursor)), (ids.SAMPLE, latest_sample(store, focus, cursor)),
+    for component, value in ((ids.KPIS, kpis), (ids.SAMPLE, latest_sample(store, focus, cursor)),
                              (ids.ALERTS, only_if_changed(cursor, "alerts", alerts)),
                              (ids.CONFIG, only_if_changed(cursor, "config", configuration(store, focus)))):
         if value is not no_update:
@@ -226,12 +232,12 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
     # none came (KPI_ALONE_AFTER_S)
     held = cursor.pop("kpis_held", False)
     again_in = max(0.0, cursor.get("kpis_at", 0.0) + KPI_ALONE_AFTER_S - time.time()) if held else None
-    return Push(props=props, cursor=cursor, again_in=again_in)
+    return Push(props=props, cursor=cursor, again_in=again_in, feed=feed or None)
 
 
 def only_if_changed(cursor: dict, name: str, component) -> object:
     """The component, or no_update when the browser already shows the same (per the cursor)."""
-    signature = zlib.crc32(to_json_plotly(component).encode())
+    signature = _checksum(component)
     if cursor.get(name) == signature:
         return no_update
     cursor[name] = signature
@@ -288,28 +294,41 @@ def run_alerts(store: LiveStore, selected: list[str]) -> list:
 # -- key numbers and samples ----------------------------------------------------------------
 
 
-def key_numbers(store: LiveStore, run_id: str | None, cursor: dict):
-    """The key-number cards when they are due and changed, else no_update.
+@dataclass(frozen=True)
+class KpiTexts:
+    """New text for some key-number cards the tab shows: [[card index, text], ...]. The feed carries
+    it and assets/kpis.js writes it into the cards. A new `children` of a Dash component re-mounts
+    every component under it (about forty here, a fifth of what a live tab costs the browser at one
+    refresh a second); a text written into the page costs next to nothing."""
 
-    They refresh at most every KPI_PERIOD_S: numbers that change ten times a second cannot be
-    read, and re-rendering the cards costs the browser more than a chart update.
+    texts: list[list]
+
+
+def key_numbers(store: LiveStore, run_id: str | None, cursor: dict):
+    """What the key-number cards need when they are due: the cards, KpiTexts for the numbers that
+    changed, or no_update.
+
+    They refresh at most every KPI_PERIOD_S: numbers that change ten times a second cannot be read.
     """
     now = time.time()
     if now - cursor.get("kpis_at", 0.0) < KPI_PERIOD_S:
         cursor["kpis_held"] = True  # push() asks to be run again when they are due
         return no_update
     cursor.pop("kpis_held", None)
-    cards = kpi_cards(store, run_id) if run_id else html.Div("Select a run to see its numbers.", className="text-muted")
-    cards = only_if_changed(cursor, "kpis", cards)
-    if cards is not no_update:
+    if run_id is None:
+        update = only_if_changed(cursor, "kpis", html.Div("Select a run to see its numbers.", className="text-muted"))
+    else:
+        update = kpi_update(kpi_items(store, run_id), cursor)
+    if update is not no_update:
         cursor["kpis_at"] = now
-    return cards
+    return update
 
 
-def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
+def kpi_items(store: LiveStore, run_id: str) -> list[tuple]:
+    """(label, value) of each key-number card of `run_id`."""
     p: Progress = progress(store, run_id)
     step = "–" if p.step is None else (f"{p.step:,}" + (f" / {p.max_iters:,}" if p.max_iters else ""))
-    items = [
+    return [
         (run_label(store, run_id), dbc.Badge(p.status, color=STATUS_COLORS.get(p.status, "light"))),
         ("step", step),
         ("train loss", _number(p.train_loss)),
@@ -319,11 +338,37 @@ def kpi_cards(store: LiveStore, run_id: str) -> dbc.Row:
         ("elapsed", format_duration(p.elapsed_s)),
         ("ETA", format_duration(p.eta_s)),
     ]
+
+
+def kpi_cards(items: list[tuple]) -> dbc.Row:
     return dbc.Row([
         dbc.Col(html.Div([html.Div(label, className="ngd-kpi-label"), html.Div(value, className="ngd-kpi-value")],
                          className="ngd-kpi"), xs=4, md=3, xxl=True, className="mb-2")
         for label, value in items
     ], className="g-2")
+
+
+def kpi_update(items: list[tuple], cursor: dict):
+    """The cards when the tab shows other cards (other labels, another run) or a value that is not
+    plain text changed (the status badge, the best val loss with the latest under it); else KpiTexts
+    of the values that changed; else no_update. The cursor keeps a checksum of each label and value shown."""
+    labels = [_checksum(label) for label, _ in items]
+    values = [_checksum(value) for _, value in items]
+    shown = cursor.get("kpis")
+    cursor["kpis"] = {"labels": labels, "values": values}
+    if not isinstance(shown, dict) or shown.get("labels") != labels or not isinstance(shown.get("values"), list) \
+            or len(shown["values"]) != len(values):
+        return kpi_cards(items)
+    changed = [i for i, (old, new) in enumerate(zip(shown["values"], values)) if old != new]
+    if not changed:
+        return no_update
+    if not all(isinstance(items[i][1], str) for i in changed):
+        return kpi_cards(items)
+    return KpiTexts([[i, items[i][1]] for i in changed])
+
+
+def _checksum(component) -> int:
+    return zlib.crc32(to_json_plotly(component).encode())
 
 
 def _best_and_latest(best: float | None, latest: float | None):
