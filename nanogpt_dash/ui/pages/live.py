@@ -434,9 +434,11 @@ def configuration(store: LiveStore, run_id: str | None) -> list:
         return [html.Div("No run selected.", className="text-muted small")]
     meta = run.meta
 
-    def table(values: dict) -> html.Table:
-        return html.Table(html.Tbody([html.Tr([html.Td(key, className="pe-2 text-muted"), html.Td(repr(value))])
-                                      for key, value in sorted(values.items())]), className="ngd-config small")
+    def table(values: dict) -> html.Pre:
+        # one component, not three a row: the page's components all run on every update the server
+        # pushes, and a nanoGPT config has forty-odd keys. As Python, the lines go into config/*.py as they are.
+        return html.Pre("\n".join(f"{key} = {value!r}" for key, value in sorted(values.items())),
+                        className="ngd-config small mb-0")
 
     parts = [run_label(store, run_id)]
     parts += [html.Div("hyperparameters", className="ngd-kpi-label mt-2"),
