@@ -329,9 +329,9 @@
        the charts anew. */
     function applyPoints(points) {
         if (!points || !Array.isArray(points.pushes)) { return; }
-        if (points.stream !== stats.stream) {
+        if (points.stream !== stats.stream) {  // a stream's pushes are numbered from 1
             stats.stream = points.stream;
-            stats.seq = null;
+            stats.seq = 0;
         }
         const first = points.pushes.length ? points.pushes[0].seq : points.seq;
         if (stats.seq !== null && first > stats.seq + 1 && points.seq > stats.seq) {

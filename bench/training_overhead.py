@@ -7,7 +7,10 @@ iterations with `--log_interval=1`, and the time of every iteration is read from
 out: the question is what watching costs while training runs, so the viewers' pages are open and
 loaded before training starts, and the first seconds (the run appearing and its charts being drawn
 for the first time, a cost paid once) fall in the skipped part. Configurations take turns for
-`--rounds` rounds so that a drift of the machine falls on all of them. "on" means train.py logs
+`--rounds` rounds so that a drift of the machine falls on all of them; besides the medians over
+all rounds, each configuration is compared with "dashboard off" of the same round (the median of
+those per-round differences, and their range), since this machine's speed drifts by several per
+cent between minutes. "on" means train.py logs
 every iteration to its metrics database and a real dashboard server (started as users start it,
 so at its default priority) tails it; viewers are headless Chromium tabs (separate browser
 contexts) on the run's page, on the same machine, sharing its cores with training as on a laptop.
@@ -70,6 +73,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     times: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
+    round_medians: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
     cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in CONFIGS}  # (wall, server, browser) s
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         runs_dir = Path(tmp) / "runs"
@@ -93,25 +97,30 @@ def main() -> None:
                     cpu[name].append((time.monotonic() - t0, cpu_seconds([server_proc]) - server0, browser_cpu_since(browser0)))
                     for context in contexts:
                         context.close()
-                    times[name] += [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
+                    kept = [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
+                    times[name] += kept
+                    round_medians[name].append(float(np.median(kept)))
                     print(f"round {r + 1}, {name}: median {np.median(times[name]):.1f} ms", file=sys.stderr, flush=True)
         finally:
             browser.close()
             stop_process(server)
 
     base = np.median(times[CONFIGS[0][0]])
+    base_rounds = np.asarray(round_medians[CONFIGS[0][0]])
     rows = []
     for name, _, _ in CONFIGS:
         t = np.asarray(times[name])
         wall, server_s, browser_s = np.sum(cpu[name], axis=0)
+        paired = 100 * (np.asarray(round_medians[name]) / base_rounds - 1)
         rows.append([name, f"{len(t)}", f"{np.median(t):.1f}", f"{t.mean():.1f}", f"{np.percentile(t, 90):.1f}",
-                     f"{100 * (np.median(t) / base - 1):+.1f} %", f"{100 * server_s / wall:.1f} %",
-                     f"{100 * browser_s / wall:.1f} %"])
+                     f"{100 * (np.median(t) / base - 1):+.1f} %",
+                     f"{np.median(paired):+.1f} % ({paired.min():+.1f} to {paired.max():+.1f})",
+                     f"{100 * server_s / wall:.1f} %", f"{100 * browser_s / wall:.1f} %"])
     server_note = f" (server flags: {args.server_args})" if args.server_args else ""
     print(f"\ntrain.py, default CPU configuration: ms per iteration ({args.rounds} rounds x {args.iters} iterations, "
           f"first {args.skip} and eval iterations left out){server_note}\n")
     print(table(["configuration", "iterations", "median ms", "mean ms", "p90 ms", "median vs off",
-                 "server CPU (of a core)", "browser CPU (of a core)"], rows))
+                 "vs off in the same round: median (range)", "server CPU (of a core)", "browser CPU (of a core)"], rows))
     print("\ngoal: <= 2 % slower with no viewer, <= 5 % with one viewer (2 cores shared by training, server and browsers).")
 
 

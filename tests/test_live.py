@@ -559,11 +559,11 @@ class LivePushes:
         self.analyses = RunAnalyses(self.store)
         self.view = {"page": "/", "runs": ["r"]}
 
-    def push(self, steps: range, cursor: dict | None, spike_at: int = -1):
+    def push(self, steps: range, cursor: dict | None, spike_at: int = -1, scratch: dict | None = None):
         log_noisy_loss(self.run, steps, spike_at)
         self.run.flush()
         self.store.poll()
-        return live.push(self.store, self.view, cursor, {}, analyses=self.analyses)
+        return live.push(self.store, self.view, cursor, {} if scratch is None else scratch, analyses=self.analyses)
 
 
 def test_a_loss_spike_is_marked_on_the_live_loss_chart_and_later_ones_arrive_as_new_points(runs_dir):
@@ -656,3 +656,20 @@ def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_di
     # a thread of its own: earlier tests in this process (Playwright's sync API) may leave an event loop running here
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, tabs()).result(timeout=30)
+
+
+def test_each_visit_of_the_live_page_numbers_its_pushes_of_points_anew(runs_dir):
+    """A tab back on the Live page after another page starts a new stream: numbered from 1, without the
+    pushes of its earlier visit (assets/charts.js starts counting anew when the stream changes)."""
+    tab, scratch = LivePushes(runs_dir), {}
+    cursor = tab.push(range(0, 10), None, scratch=scratch).cursor
+    for start in (10, 20, 30):
+        points = tab.push(range(start, start + 10), cursor, scratch=scratch)
+        cursor = points.cursor
+    assert [p["seq"] for p in points.feed["points"]["pushes"]] == [1, 2, 3]
+    first_visit = points.feed["points"]["stream"]
+    cursor = tab.push(range(40, 50), {"page": "/model"}, scratch=scratch).cursor  # back from another page
+    again = tab.push(range(50, 60), cursor, scratch=scratch).feed["points"]
+    assert again["stream"] != first_visit
+    assert again["seq"] == 1 and [p["seq"] for p in again["pushes"]] == [1]
+    tab.run.finish()

@@ -168,6 +168,7 @@ def push(store: LiveStore, view: dict, cursor: dict | None, scratch: dict, *, an
         cursor = dict(cursor)
     else:  # the page is new to the tab: its pushes of points are a new stream (charts.js numbers them anew)
         cursor = {"page": PATH, "stream": time.time_ns() // 1000}
+        scratch.pop("recent", None)  # pushes of the tab's earlier visit
     if view.get("resync") != cursor.get("resync"):  # the browser missed points: draw every chart anew
         cursor["resync"] = view.get("resync")
         cursor.pop("charts", None)
