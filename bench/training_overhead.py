@@ -6,17 +6,22 @@ iterations with `--log_interval=1`, and the time of every iteration is read from
 (`iter N: loss X, time Yms`). The first `--skip` iterations and every eval iteration are left
 out: the question is what watching costs while training runs, so the viewers' pages are open and
 loaded before training starts, and the first seconds (the run appearing and its charts being drawn
-for the first time, a cost paid once) fall in the skipped part. Configurations take turns for
-`--rounds` rounds so that a drift of the machine falls on all of them; besides the medians over
-all rounds, each configuration is compared with "dashboard off" of the same round (the median of
-those per-round differences, and their range), since this machine's speed drifts by several per
-cent between minutes. "on" means train.py logs
-every iteration to its metrics database and a real dashboard server (started as users start it,
-so at its default priority) tails it; viewers are headless Chromium tabs (separate browser
-contexts) on the run's page, on the same machine, sharing its cores with training as on a laptop.
-The CPU time of the server and of the browser during each configuration is printed beside it.
+for the first time, a cost paid once) fall in the skipped part.
 
-    python bench/training_overhead.py [--iters 200] [--rounds 2] [--skip 40] [--server-args "--nice=0"]
+Configurations take turns for `--rounds` rounds, so that a drift of the machine falls on all of
+them, each round starting one configuration later than the one before (over four rounds each runs
+first, second, third and last once: none always follows a quiet pause or a busy one). Besides the
+medians over all rounds, each configuration is compared with "dashboard off" of the same round (the
+median of those per-round differences, and their range): this machine's speed drifts by several
+per cent between minutes.
+
+"on" means train.py logs every iteration to its metrics database and a real dashboard server
+(started as users start it, so at its default priority) tails it; viewers are headless Chromium
+tabs (separate browser contexts) on the run's page, on the same machine, sharing its cores with
+training as on a laptop. The CPU time of the server and of the browser during each configuration is
+printed beside it.
+
+    python bench/training_overhead.py [--iters 200] [--rounds 4] [--skip 40] [--server-args "--nice=0"]
 """
 
 from __future__ import annotations
@@ -54,7 +59,15 @@ def train(runs_dir: Path, name: str, iters: int, dashboard: bool, port: int, eva
 
 def browser_cpu() -> dict[int, float]:
     """CPU seconds so far of each Chromium process, by pid (processes come and go with the viewers' contexts)."""
-    return {p.pid: cpu_seconds([p]) for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()}
+    return {p.pid: cpu_seconds([p]) for p in psutil.Process().children(recursive=True) if "chrom" in name_of(p)}
+
+
+def name_of(process: psutil.Process) -> str:
+    """The process's name, lower case; "" for one that ended meanwhile (a closed viewer's)."""
+    try:
+        return process.name().lower()
+    except psutil.Error:
+        return ""
 
 
 def browser_cpu_since(before: dict[int, float]) -> float:
@@ -65,7 +78,7 @@ def browser_cpu_since(before: dict[int, float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--skip", type=int, default=40)
     parser.add_argument("--eval-interval", type=int, default=250)
     parser.add_argument("--server-args", default="", help="extra flags for the dashboard server, e.g. --nice=0")
@@ -84,7 +97,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             for r in range(args.rounds):
-                for name, dashboard, viewers in CONFIGS:
+                for name, dashboard, viewers in CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]:
                     run_name = f"r{r}-{name.replace(' ', '').replace(',', '-')}"
                     contexts = [browser.new_context(viewport={"width": 1440, "height": 900}) for _ in range(viewers)]
                     for context in contexts:  # the page waits for the run to appear, then follows it live
@@ -100,7 +113,7 @@ def main() -> None:
                     kept = [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
                     times[name] += kept
                     round_medians[name].append(float(np.median(kept)))
-                    print(f"round {r + 1}, {name}: median {np.median(times[name]):.1f} ms", file=sys.stderr, flush=True)
+                    print(f"round {r + 1}, {name}: median {round_medians[name][-1]:.1f} ms", file=sys.stderr, flush=True)
         finally:
             browser.close()
             stop_process(server)
