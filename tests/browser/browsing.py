@@ -37,6 +37,12 @@ class Page:
     def steps(self, chart: str = "loss", run: str | None = None, key: str = "train/loss") -> list[int]:
         return self.trace(chart, run, key)["x"]
 
+    def follow(self, port: int, run: str, points: int = 0, timeout: float = 30.0,
+               what: str = "the first points") -> None:
+        """Open `run`'s Live page by the URL train.py prints; wait for its loss chart to hold more than `points`."""
+        self.page.goto(f"http://127.0.0.1:{port}/?run={run}")
+        self.wait_until(lambda: self.points() > points, timeout=timeout, what=what)
+
     def has_every_step(self, logged: int, why: str = "no point lost or duplicated") -> None:
         """Wait for the loss chart to hold `logged` points, then check they are steps 0..logged-1, once each."""
         self.wait_until(lambda: self.points() == logged, timeout=30, what="every logged point")

@@ -63,8 +63,7 @@ def test_points_within_the_axes_are_appended_where_plotly_would_draw_them(runs_d
     port, _ = server
     with NoisyWriter(runs_dir / "noisy"):
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=noisy")
-        view.wait_until(lambda: view.points() > 60, timeout=60, what="the first live points")
+        view.follow(port, "noisy", points=60, timeout=60, what="the first live points")
         appended = view.page.evaluate("window.ngdCharts.appended")
         view.wait_until(lambda: view.page.evaluate("window.ngdCharts.appended") > appended + 10, timeout=30,
                         what="pushes appended without a redraw")
@@ -86,8 +85,7 @@ def test_the_chart_is_redrawn_before_the_pointer_reaches_it_and_for_a_point_off_
     port, _ = server
     with NoisyWriter(runs_dir / "noisy") as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=noisy")
-        view.wait_until(lambda: view.points() > 60, timeout=60, what="the first live points")
+        view.follow(port, "noisy", points=60, timeout=60, what="the first live points")
         view.wait_until(lambda: view.page.evaluate(LAST_VERTEX_JS)["calc"] < view.points(), timeout=30,
                         what="appended points")
         box = view.page.locator("#chart-loss .js-plotly-plot").bounding_box()
@@ -116,8 +114,7 @@ def test_a_fast_run_leaves_room_for_the_next_seconds_and_is_seldom_redrawn(runs_
     port, _ = server
     with SteadyWriter(runs_dir / "fast", interval=0.05):
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=fast")
-        view.wait_until(lambda: view.points() > 60, timeout=60, what="the first live points")
+        view.follow(port, "fast", points=60, timeout=60, what="the first live points")
         view.page.wait_for_timeout(3000)  # the pace is known
         before = view.page.evaluate("({...window.ngdCharts})")
         view.page.wait_for_timeout(6000)

@@ -13,8 +13,7 @@ def test_the_badge_says_live_as_soon_as_the_first_data_is_drawn(runs_dir, server
     port, _ = server
     with SteadyWriter(runs_dir / "fresh"):
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=fresh")
-        view.wait_until(lambda: view.points() > 0, what="the first points")
+        view.follow(port, "fresh")
         drawn = time.monotonic()
         view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=5, what="the live badge")
         assert time.monotonic() - drawn < 1.5

@@ -16,8 +16,7 @@ def test_page_loads_without_console_errors_or_requests_leaving_the_server(runs_d
     port, _ = server
     with SteadyWriter(runs_dir / "quiet"):
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=quiet")
-        view.wait_until(lambda: view.points() > 0, what="the first points")
+        view.follow(port, "quiet")
     assert view.errors == []
     outside = [url for _, url in view.requests if not url.startswith(f"http://127.0.0.1:{port}/")]
     assert outside == []
@@ -30,8 +29,7 @@ def test_loss_chart_gains_points_while_train_py_runs_over_the_websocket(runs_dir
                               "--dashboard_autostart=False"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=live")
-        view.wait_until(lambda: view.points() > 5, timeout=120, what="train.py's first points")
+        view.follow(port, "live", points=5, timeout=120, what="train.py's first points")
         posts_before = sum(1 for method, url in view.requests if "_dash-update-component" in url)
         before = probe_health("127.0.0.1", port)
         messages_before, sent_before = before["websocket_messages"], before["websocket_sent"]
@@ -57,8 +55,7 @@ def test_killing_and_restarting_the_server_recovers_the_page_without_losing_poin
     try:
         with SteadyWriter(runs_dir / "steady", interval=0.05) as writer:
             view = open_page()
-            view.page.goto(f"http://127.0.0.1:{port}/?run=steady")
-            view.wait_until(lambda: view.points() > 10, what="the first points")
+            view.follow(port, "steady", points=10)
             view.page.evaluate("window.notReloaded = true")
 
             stop_process(server, signal.SIGKILL)
@@ -128,8 +125,7 @@ def test_zooming_a_live_chart_keeps_the_zoom_and_every_point(runs_dir, server, o
     port, _ = server
     with SteadyWriter(runs_dir / "zoomed", interval=0.02) as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=zoomed")
-        view.wait_until(lambda: view.points() > 100, what="points to zoom into")
+        view.follow(port, "zoomed", points=100, what="points to zoom into")
         view.relayout("loss", {"xaxis.range": [10, 60]})
         zoomed_at = view.points()
         view.wait_until(lambda: view.points() > zoomed_at + 30, what="points arriving while zoomed")
@@ -218,8 +214,7 @@ def test_the_server_pushes_at_most_at_the_chosen_rate_nothing_while_hidden_and_c
     port, _ = server
     with SteadyWriter(runs_dir / "paced", interval=0.02) as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=paced")
-        view.wait_until(lambda: view.points() > 0, what="the first points")
+        view.follow(port, "paced")
         def pushes_in(seconds: float) -> int:  # pushes and heartbeats
             before = view.page.evaluate("window.ngdPush.pulses")
             view.page.wait_for_timeout(seconds * 1000)

@@ -32,8 +32,7 @@ def test_a_tab_busy_for_seconds_gets_every_point_once(runs_dir, server, open_pag
     port, _ = server
     with SteadyWriter(runs_dir / "busy", interval=0.02) as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=busy")
-        view.wait_until(lambda: view.points() > 20, what="the first points")
+        view.follow(port, "busy", points=20)
         seq = view.page.evaluate("window.ngdCharts.seq")
         view.page.evaluate("() => { const t = performance.now(); while (performance.now() - t < 4000) {} }")
         view.wait_until(lambda: view.page.evaluate("window.ngdCharts.seq") > seq + 15, what="the pushes sent meanwhile")
@@ -48,8 +47,7 @@ def test_back_on_the_live_page_after_another_page_every_point_arrives_once(runs_
     port, _ = server
     with SteadyWriter(runs_dir / "away", interval=0.02) as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=away")
-        view.wait_until(lambda: view.points() > 20, what="the first points")
+        view.follow(port, "away", points=20)
         view.page.click(f"#{ids.nav('/model')}")
         view.page.wait_for_timeout(2000)
         view.page.click(f"#{ids.nav('/')}")
@@ -65,8 +63,7 @@ def test_a_tab_hidden_past_the_idle_timeout_disconnects_and_resumes_when_shown(r
     try:
         with SteadyWriter(runs_dir / "sleepy", interval=0.05) as writer:
             view = open_page()
-            view.page.goto(f"http://127.0.0.1:{port}/?run=sleepy")
-            view.wait_until(lambda: view.points() > 10, what="the first points")
+            view.follow(port, "sleepy", points=10)
             view.wait_until(lambda: probe_health("127.0.0.1", port)["clients"] == 1, what="the tab's WebSocket")
             view.page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true});
                 document.dispatchEvent(new Event('visibilitychange')); }""")

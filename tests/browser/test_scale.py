@@ -70,8 +70,7 @@ def test_past_a_memory_limit_the_oldest_points_are_purged_and_the_newest_stay(ru
     port, _ = server
     with SteadyWriter(runs_dir / "purge", interval=0.02) as writer:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=purge")
-        view.wait_until(lambda: view.points() > 50, what="points before the purge")
+        view.follow(port, "purge", points=50, what="points before the purge")
         view.page.goto(f"http://127.0.0.1:{port}/?run=purge&{limit}")
         view.wait_until(lambda: notice in view.page.inner_text("#memory"), timeout=20, what="the purge notice")
         # a full redraw (the first width measurement, say) may bring the points back; the next purge

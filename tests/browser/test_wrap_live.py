@@ -17,8 +17,7 @@ def test_a_wrapped_nanogpt_run_appears_live_and_its_loss_chart_gains_points(runs
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         view = open_page()
-        view.page.goto(f"http://127.0.0.1:{port}/?run=wrapped")
-        view.wait_until(lambda: view.points() > 0, timeout=60, what="the wrapped run's first points")
+        view.follow(port, "wrapped", timeout=60, what="the wrapped run's first points")
         first = view.points()
         view.wait_until(lambda: view.points() >= first + 10, timeout=60, what="the loss chart to gain points")
         assert view.steps()[:3] == [0, 1, 2]
