@@ -18,7 +18,6 @@ SMOOTHING = "smoothing"
 VIEW_OPTIONS = "view-options"
 WIDTH = "chart-width"
 ZOOM = "zoom"
-LIVE_LOAD = "live-load"  # a new token each time the Live page is built: its pushes start anew
 RESYNC = "resync"  # assets/charts.js sets it when it missed points
 ALERTS = "alerts"
 FOCUS = "focus"  # which selected run the key numbers, sample and configuration are about
