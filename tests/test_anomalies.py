@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 
 from nanogpt_dash.analytics import AnomalyDetector, AnomalySettings, detect, stalled
 
@@ -36,6 +37,22 @@ def test_incremental_updates_give_the_same_events_as_one_pass():
         detector.update("train/loss", step[a:a + 37], value[a:a + 37], wall[a:a + 37])
     assert repr(detector.events) == repr(whole), "NaN values compare unequal; their reprs do not"
     assert [(e.kind, e.step) for e in whole] == [("spike", 700), ("spike", 2500), ("nonfinite", 3000)]
+
+
+def test_a_few_new_points_get_the_same_references_as_pandas_rolling_medians():
+    # the live path (a median per new point) against the definition: pandas' rolling medians of the
+    # points before each one, for a history as short as one point and batches up to the limit
+    from nanogpt_dash.analytics.anomalies import DIFF_MAD_TO_SIGMA, SMALL_BATCH, _rolling_reference
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 40, 300, 700):
+        history = rng.normal(0, 1, n).cumsum()
+        level = pd.Series(history).rolling(32, min_periods=2).median().shift(1).to_numpy()
+        sigma = pd.Series(history).diff().abs().rolling(256, min_periods=2).median().shift(1).to_numpy() * DIFF_MAD_TO_SIGMA
+        for start in sorted({0, max(0, n - 1), max(0, n - 5), max(0, n - SMALL_BATCH), max(0, n - SMALL_BATCH - 1)}):
+            got_level, got_sigma = _rolling_reference(history, 256, 32, start=start)
+            np.testing.assert_array_equal(got_level, level[start:])
+            np.testing.assert_allclose(got_sigma, sigma[start:], rtol=1e-12)
 
 
 def test_grad_norm_explosion_and_a_run_of_nans_is_one_event():

@@ -56,17 +56,41 @@ THROUGHPUT_KEYS = ("tokens_per_sec", "iters_per_sec")
 VAL_KEYS = ("val/loss",)
 
 
-def _rolling_reference(history: np.ndarray, window: int, level_window: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each point, from the points before it only: the level (median of the last `level_window`)
-    and the noise's standard deviation (from the median step-to-step change over the last `window`).
+SMALL_BATCH = 64  # up to this many new points, medians of their own windows beat pandas' rolling machinery
+
+
+def _rolling_reference(history: np.ndarray, window: int, level_window: int,
+                       start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For each point from `start` on, from the points before it only: the level (median of the last
+    `level_window`) and the noise's standard deviation (from the median step-to-step change over the
+    last `window`). NaN where fewer than two points (changes) are there to take a median of.
 
     Differences cancel the loss curve's trend, so a steep early decay does not pass for noise;
     a short level window keeps the median from lagging far behind that trend.
     """
-    s = pd.Series(history)
-    level = s.rolling(level_window, min_periods=2).median().shift(1).to_numpy()
-    sigma = s.diff().abs().rolling(window, min_periods=2).median().shift(1).to_numpy() * DIFF_MAD_TO_SIGMA
-    return level, sigma
+    changes = np.abs(np.diff(history))  # changes[k - 1]: from point k - 1 to point k
+    if len(history) - start > SMALL_BATCH:
+        s = pd.Series(history)
+        level = s.rolling(level_window, min_periods=2).median().shift(1).to_numpy()[start:]
+        sigma = pd.Series(np.concatenate([[np.nan], changes])).rolling(window, min_periods=2).median() \
+            .shift(1).to_numpy()[start:] * DIFF_MAD_TO_SIGMA
+        return level, sigma
+    # a few new points (the live case: each push brings a handful): a median per point costs
+    # microseconds, where pandas' rolling machinery costs a millisecond whatever the count
+    return (_medians_before(history, level_window, start, first=0),
+            _medians_before(changes, window, start, first=-1) * DIFF_MAD_TO_SIGMA)
+
+
+def _medians_before(values: np.ndarray, window: int, start: int, first: int) -> np.ndarray:
+    """For each point j >= start of the history: the median of the last `window` values before it,
+    values[j - window + first : j + first] (from 0 at most); NaN with fewer than two. `first` is -1
+    for step-to-step changes, whose k-th is the change into point k + 1."""
+    out = np.full(max(0, len(values) - first - start), np.nan)
+    for i, j in enumerate(range(start, start + len(out))):
+        seen = values[max(0, j - window + first):max(0, j + first)]
+        if len(seen) >= 2:
+            out[i] = np.median(seen)
+    return out
 
 
 @dataclass
@@ -141,8 +165,7 @@ class AnomalyDetector:
         x = np.log(value) if log else value
         history = np.concatenate([state.tail_value, x])
         offset = len(state.tail_value)
-        med, scale = _rolling_reference(history, s.window, s.level_window)
-        med, scale = med[offset:], scale[offset:]
+        med, scale = _rolling_reference(history, s.window, s.level_window, start=offset)
         seen_before = state.seen
         state.seen += len(x)
         state.tail_value = history[-(max(s.window, s.level_window) + 1):]
@@ -176,7 +199,10 @@ class AnomalyDetector:
         s = self.settings
         history = np.concatenate([state.tail_value, value])
         offset = len(state.tail_value)
-        med = pd.Series(history).rolling(s.window, min_periods=2).median().shift(1).to_numpy()[offset:]
+        if len(value) > SMALL_BATCH:
+            med = pd.Series(history).rolling(s.window, min_periods=2).median().shift(1).to_numpy()[offset:]
+        else:
+            med = _medians_before(history, s.window, offset, first=0)
         seen_before = state.seen
         state.seen += len(value)
         out = []
