@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 from dash import no_update
 
 from nanogpt_dash.live import QUIET_AFTER_S, LiveStore
@@ -604,7 +605,7 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
     from nanogpt_dash import live as live_module
 
     monkeypatch.setattr(live_module, "IDLE_POLL_INTERVAL_S", 3600.0)  # "seldom" made "not within this test"
-    shown = [False]
+    shown = [0.0]  # the fastest shown tab's updates per second
     store = LiveStore(runs_dir)
     polls = []
     real_poll = store.poll
@@ -617,18 +618,28 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
             time.sleep(0.01)
         time.sleep(0.5)
         assert len(polls) == 1, "nobody watches: no poll after the first"
-        shown[0] = True
+        shown[0] = 1000.0
         store.wake()  # what the Channel does when a tab opens or is shown
         while len(polls) < 10 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(polls) >= 10, "a shown tab: polled at the full rate again"
-        shown[0] = False
+        shown[0] = 0.0
         time.sleep(0.5)
         count = len(polls)
         time.sleep(0.5)
         assert len(polls) == count, "the tab hidden again: polls stop"
     finally:
         store.stop()
+
+
+def test_the_store_polls_twice_per_update_of_the_fastest_tab_shown(runs_dir):
+    from nanogpt_dash.live import IDLE_POLL_INTERVAL_S, POLL_INTERVAL_S
+
+    store = LiveStore(runs_dir)
+    for rate, interval in ((0.0, IDLE_POLL_INTERVAL_S), (0.5, IDLE_POLL_INTERVAL_S), (1.0, 0.5), (5.0, 0.1),
+                           (10.0, POLL_INTERVAL_S), (1000.0, POLL_INTERVAL_S)):
+        store.watched_by(lambda: rate)
+        assert store.poll_interval() == pytest.approx(interval), rate
 
 
 def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_dir):
@@ -642,16 +653,16 @@ def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_di
     channel = Channel(store)
 
     async def tabs():
-        assert not channel.shown()
+        assert channel.fastest_rate() == 0
         hidden = channel.open("a", ClientView(visible=False), None)
-        assert not channel.shown() and not woken, "a hidden tab is sent nothing: no need to poll for it"
-        channel.update("a", ClientView(visible=True))
-        assert channel.shown() and woken == [True], "shown: the store polls at once"
-        channel.open("b", ClientView(visible=True), None)
-        assert len(woken) == 2
+        assert channel.fastest_rate() == 0 and not woken, "a hidden tab is sent nothing: no need to poll for it"
+        channel.update("a", ClientView(visible=True, rate_hz=2.0))
+        assert channel.fastest_rate() == 2.0 and woken == [True], "shown: the store polls at once"
+        channel.open("b", ClientView(visible=True, rate_hz=8.0), None)
+        assert len(woken) == 2 and channel.fastest_rate() == 8.0, "the store polls for the fastest tab"
         channel.close(hidden)
         channel.update("b", ClientView(visible=False))
-        assert not channel.shown()
+        assert channel.fastest_rate() == 0
 
     # a thread of its own: earlier tests in this process (Playwright's sync API) may leave an event loop running here
     with ThreadPoolExecutor(1) as pool:

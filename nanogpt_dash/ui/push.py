@@ -160,7 +160,7 @@ class Channel:
         self.rounds = SharedRounds()
         self._store = store
         store.listen(self._changed)
-        store.watched_by(self.shown)
+        store.watched_by(self.fastest_rate)
 
     def open(self, tab: str, client: ClientView, cursor: dict | None) -> Subscription:
         """A new subscription for `tab` (replacing an older one of the same tab, e.g. before a reconnect)."""
@@ -196,10 +196,10 @@ class Channel:
         with self._lock:
             return len(self._subscriptions)
 
-    def shown(self) -> bool:
-        """Whether any open tab is visible (the LiveStore polls at full rate only then)."""
+    def fastest_rate(self) -> float:
+        """The updates per second of the fastest visible tab, 0 while none is (the LiveStore polls for it)."""
         with self._lock:
-            return any(sub.client.visible for sub in self._subscriptions.values())
+            return max((1.0 / sub.interval() for sub in self._subscriptions.values() if sub.client.visible), default=0.0)
 
     def _changed(self, run_ids: set[str]) -> None:
         with self._lock:
