@@ -93,3 +93,32 @@ def test_when_the_computation_fails_the_waiting_tabs_compute_for_themselves():
     assert isinstance(results[0], RuntimeError)
     assert all(isinstance(r, Push) and r.cursor == {"seq": 1, "charts": {"loss": [1]}} for r in results[1:])
     assert fn.calls == 3
+
+
+def test_a_tab_alone_computes_its_pushes_without_the_sharing_and_two_tabs_share(runs_dir):
+    # keying a shared round pickles the tab's view, cursor and scratch, and a shared result is copied:
+    # work for nothing while one tab is open (a researcher watching their run)
+    from nanogpt_dash.live import LiveStore
+    from nanogpt_dash.ui.push import Channel, ClientView, run_pusher
+
+    channel = Channel(LiveStore(runs_dir))
+    shared = []
+    real_compute = channel.rounds.compute
+
+    async def counted(*args, **kwargs):
+        shared.append(True)
+        return await real_compute(*args, **kwargs)
+
+    channel.rounds.compute = counted
+    fn = Counting()
+
+    async def one_round(other_tab: bool) -> list:
+        sent = []
+        if other_tab:
+            channel.open("other", ClientView(), None)
+        await run_pusher(channel, "tab", ClientView(view={"runs": ["a"]}), None, lambda view: fn,
+                         lambda component, props: sent.append(component), channel._store, lambda: bool(sent))
+        return sent
+
+    assert run_coroutine(one_round(False))[0] == "chart" and fn.calls == 1 and shared == []
+    assert run_coroutine(one_round(True))[0] == "chart" and fn.calls == 2 and shared == [True]

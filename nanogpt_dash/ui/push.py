@@ -237,8 +237,11 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
                 sub.changed_runs = set()
                 view = sub.client.view
                 try:
-                    push = await channel.rounds.compute(push_for(view), store, view or {}, sub.cursor, scratch,
-                                                        channel.changes)
+                    if channel.tabs() > 1:  # another tab may need the same push
+                        push = await channel.rounds.compute(push_for(view), store, view or {}, sub.cursor, scratch,
+                                                            channel.changes)
+                    else:  # nobody to share with: no key to pickle, no copies of the tab's state
+                        push = await asyncio.to_thread(push_for(view), store, view or {}, sub.cursor, scratch)
                 except Exception:  # a bug, not bad input (pages check what the browser sends): say it once
                     if not failed:
                         log.exception("nanogpt_dash: cannot update tab %s; it gets heartbeats only until the view changes", tab)
