@@ -88,3 +88,14 @@ def test_a_log_axis_keeps_to_a_few_ticks_and_the_toolbar_leaves_the_title_free()
     fig = build_figure(CHARTS[3], [], log_y=True)
     assert fig["layout"]["yaxis"]["type"] == "log" and fig["layout"]["yaxis"]["nticks"] == 6
     assert fig["layout"]["modebar"]["orientation"] == "v"
+
+
+def test_lines_of_every_length_the_live_page_draws_are_svg_so_new_points_append():
+    # 5,000 to 10,000 steps used to be WebGL: redrawn whole on each update, and emulated on the CPU
+    # without a GPU (one tab on a 9,000-step run took 1.5 cores). Past 10,000 the page downsamples.
+    from nanogpt_dash.views import DOWNSAMPLE_ABOVE
+
+    for n in (10, 5_001, 9_000, DOWNSAMPLE_ABOVE, 50_000):
+        s = shown(np.linspace(4.0, 1.0, n), smoothing=0.6)
+        assert line_trace("r", "R", "train/loss", s, 0.6, PALETTE[0])["type"] == "scatter", n
+        assert smooth_trace("r", "R", "train/loss", s, PALETTE[0])["type"] == "scatter", n

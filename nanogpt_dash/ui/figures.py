@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..views import X_MODES, Points, Shown, chart_y
+from ..views import DOWNSAMPLE_ABOVE, X_MODES, Points, Shown, chart_y
 
 # Okabe & Ito's palette ("Color Universal Design", 2002): its colours stay apart for the common
 # colour-vision deficiencies (protanopia, deuteranopia, tritanopia), which Tableau 10's do not.
@@ -152,10 +152,18 @@ def hover_data(step: np.ndarray, wall_time: np.ndarray) -> list[list]:
     return [list(pair) for pair in zip(np.asarray(step).tolist(), timestamps(wall_time))]
 
 
+def line_type(points: int) -> str:
+    """SVG ("scatter") for every line the charts draw, WebGL only past DOWNSAMPLE_ABOVE points (a series
+    shown whole, never the Live page's: it downsamples there). New points can be appended to an SVG line
+    (assets/charts.js) while a WebGL one is redrawn whole on every update, and without a GPU the
+    browser emulates WebGL on the CPU: one tab on a run of 9,000 steps took one and a half cores."""
+    return "scattergl" if points > DOWNSAMPLE_ABOVE else "scatter"
+
+
 def line_trace(run_id: str, run_name: str, key: str, shown: Shown, smoothing: float, color: str) -> dict:
     style = KEY_STYLE.get(key, dict(label=key, dash="solid", mode="lines"))
     return {
-        "type": "scattergl" if len(shown.x) > 5000 else "scatter", "name": series_label(run_name, key),
+        "type": line_type(len(shown.x)), "name": series_label(run_name, key),
         "legendgroup": run_id, "mode": style["mode"],
         "x": shown.x, "y": chart_y(shown.y), "customdata": hover_data(shown.step, shown.wall_time),
         "hovertemplate": HOVER, "line": {"color": color, "dash": style["dash"], "width": 1.6},
@@ -169,7 +177,7 @@ def smooth_trace(run_id: str, run_name: str, key: str, shown: Shown, color: str)
     at = shown.smooth_at
     has = at is not None and shown.smooth is not None
     return {
-        "type": "scattergl" if has and len(at.x) > 5000 else "scatter",
+        "type": line_type(len(at.x) if has else 0),
         "name": f"{series_label(run_name, key)} (smoothed)", "legendgroup": run_id, "mode": "lines", "showlegend": False,
         "x": at.x if has else [], "y": chart_y(shown.smooth) if has else [],
         "customdata": hover_data(at.step, at.wall_time) if has else [],
