@@ -215,7 +215,9 @@ def windows(p, args) -> None:
                         context.close()
                     if state == "server paused":
                         os.killpg(server.pid, signal.SIGCONT)
-                    print(f"cycle {cycle + 1}, {state}: {kept_to - kept_from:.1f} s kept", file=sys.stderr, flush=True)
+                    kept = [ms for t, _, ms in list(seen) if kept_from <= t < kept_to]
+                    print(f"cycle {cycle + 1}, {state}: median {np.median(kept):.1f} ms over {len(kept)} iterations, "
+                          f"browser {100 * spans[-1][5] / (kept_to - kept_from):.1f} % of a core", file=sys.stderr, flush=True)
         finally:
             os.killpg(server.pid, signal.SIGCONT)
             trainer.terminate()
