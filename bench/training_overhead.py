@@ -42,7 +42,10 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import psutil
@@ -85,40 +88,58 @@ def browser_cpu_since(before: dict[int, float]) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in browser_cpu().items())
 
 
+@dataclass
+class Dashboard:
+    runs_dir: Path
+    port: int
+    server: subprocess.Popen
+    server_proc: psutil.Process
+    browser: object  # Playwright's Browser
+
+
+@contextmanager
+def running_dashboard(p, server_args: str) -> Iterator[Dashboard]:
+    """An empty runs folder, a real dashboard server on it and a headless Chromium; all stopped at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = Path(tmp) / "runs"
+        runs_dir.mkdir()
+        port = free_port()
+        server = start_server(runs_dir, port, *server_args.split())
+        try:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            try:
+                yield Dashboard(runs_dir, port, server, psutil.Process(server.pid), browser)
+            finally:
+                browser.close()
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)  # a server paused by windows() answers the SIGTERM that stops it
+            stop_process(server)
+
+
 def rounds(p, args) -> None:
     """Each configuration in a train.py run of its own, the configurations taking turns (the table of rounds)."""
     times: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
     round_medians: dict[str, list[float]] = {name: [] for name, _, _ in CONFIGS}
     cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in CONFIGS}  # (wall, server, browser) s
-    with tempfile.TemporaryDirectory() as tmp:
-        runs_dir = Path(tmp) / "runs"
-        runs_dir.mkdir()
-        port = free_port()
-        server = start_server(runs_dir, port, *args.server_args.split())
-        server_proc = psutil.Process(server.pid)
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            for r in range(args.rounds):
-                for name, dashboard, viewers in CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]:
-                    run_name = f"r{r}-{name.replace(' ', '').replace(',', '-')}"
-                    contexts = [browser.new_context(viewport={"width": 1440, "height": 900}) for _ in range(viewers)]
-                    for context in contexts:  # the page waits for the run to appear, then follows it live
-                        page = context.new_page()
-                        page.goto(f"http://127.0.0.1:{port}/?run={run_name}")
-                        page.wait_for_function("() => window.ngdPush && window.ngdPush.pulses > 0", timeout=60_000)
-                    time.sleep(2.0 if viewers else 0.0)  # loaded and settled: watching starts with training
-                    t0, server0, browser0 = time.monotonic(), cpu_seconds([server_proc]), browser_cpu()
-                    steps = train(runs_dir, run_name, args.iters, dashboard, port, args.eval_interval)
-                    cpu[name].append((time.monotonic() - t0, cpu_seconds([server_proc]) - server0, browser_cpu_since(browser0)))
-                    for context in contexts:
-                        context.close()
-                    kept = [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
-                    times[name] += kept
-                    round_medians[name].append(float(np.median(kept)))
-                    print(f"round {r + 1}, {name}: median {round_medians[name][-1]:.1f} ms", file=sys.stderr, flush=True)
-        finally:
-            browser.close()
-            stop_process(server)
+    with running_dashboard(p, args.server_args) as d:
+        for r in range(args.rounds):
+            for name, dashboard, viewers in CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]:
+                run_name = f"r{r}-{name.replace(' ', '').replace(',', '-')}"
+                contexts = [d.browser.new_context(viewport={"width": 1440, "height": 900}) for _ in range(viewers)]
+                for context in contexts:  # the page waits for the run to appear, then follows it live
+                    page = context.new_page()
+                    page.goto(f"http://127.0.0.1:{d.port}/?run={run_name}")
+                    page.wait_for_function("() => window.ngdPush && window.ngdPush.pulses > 0", timeout=60_000)
+                time.sleep(2.0 if viewers else 0.0)  # loaded and settled: watching starts with training
+                t0, server0, browser0 = time.monotonic(), cpu_seconds([d.server_proc]), browser_cpu()
+                steps = train(d.runs_dir, run_name, args.iters, dashboard, d.port, args.eval_interval)
+                cpu[name].append((time.monotonic() - t0, cpu_seconds([d.server_proc]) - server0, browser_cpu_since(browser0)))
+                for context in contexts:
+                    context.close()
+                kept = [ms for it, ms in steps if it >= args.skip and it % args.eval_interval != 0]
+                times[name] += kept
+                round_medians[name].append(float(np.median(kept)))
+                print(f"round {r + 1}, {name}: median {round_medians[name][-1]:.1f} ms", file=sys.stderr, flush=True)
 
     base = np.median(times[CONFIGS[0][0]])
     base_rounds = np.asarray(round_medians[CONFIGS[0][0]])
@@ -170,16 +191,10 @@ def windows(p, args) -> None:
     import random
 
     order = random.Random(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        runs_dir = Path(tmp) / "runs"
-        runs_dir.mkdir()
-        port = free_port()
-        server = start_server(runs_dir, port, *args.server_args.split())
-        server_proc = psutil.Process(server.pid)
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with running_dashboard(p, args.server_args) as d:
         cmd = [sys.executable, "-u", "train.py", "--max_iters=1000000", "--log_interval=1", "--eval_interval=1000000",
-               f"--out_dir={runs_dir / 'windows'}", "--dashboard=True", "--dashboard_autostart=False",
-               f"--dashboard_port={port}"]
+               f"--out_dir={d.runs_dir / 'windows'}", "--dashboard=True", "--dashboard_autostart=False",
+               f"--dashboard_port={d.port}"]
         trainer = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         seen: list[tuple[float, int, float]] = []
         reader = threading.Thread(target=read_iterations, args=(trainer, seen), daemon=True)
@@ -197,33 +212,31 @@ def windows(p, args) -> None:
                     start = time.monotonic()
                     context = None
                     if state == "server paused":
-                        os.killpg(server.pid, signal.SIGSTOP)
+                        os.killpg(d.server.pid, signal.SIGSTOP)
                     elif state == "on, 1 viewer":
-                        context = browser.new_context(viewport={"width": 1440, "height": 900})
+                        context = d.browser.new_context(viewport={"width": 1440, "height": 900})
                         page = context.new_page()
-                        page.goto(f"http://127.0.0.1:{port}/?run=windows")
+                        page.goto(f"http://127.0.0.1:{d.port}/?run=windows")
                         page.wait_for_function("() => window.ngdPush && window.ngdPush.pulses > 0", timeout=30_000)
                     time.sleep(max(0.0, start + args.settle - time.monotonic()))
-                    kept_from, server0, browser0 = time.monotonic(), cpu_seconds([server_proc]), browser_cpu()
+                    kept_from, server0, browser0 = time.monotonic(), cpu_seconds([d.server_proc]), browser_cpu()
                     time.sleep(max(0.0, start + args.window - time.monotonic()))
                     kept_to = time.monotonic()
-                    spans.append((cycle, state, kept_from, kept_to, cpu_seconds([server_proc]) - server0,
+                    spans.append((cycle, state, kept_from, kept_to, cpu_seconds([d.server_proc]) - server0,
                                   browser_cpu_since(browser0)))
                     if context is not None:
                         if page.evaluate("() => window.ngdPush.pulses") < 2:
                             raise RuntimeError("the viewer's tab got no updates during its window")
                         context.close()
                     if state == "server paused":
-                        os.killpg(server.pid, signal.SIGCONT)
+                        os.killpg(d.server.pid, signal.SIGCONT)
                     kept = [ms for t, _, ms in list(seen) if kept_from <= t < kept_to]
                     print(f"cycle {cycle + 1}, {state}: median {np.median(kept):.1f} ms over {len(kept)} iterations, "
                           f"browser {100 * spans[-1][5] / (kept_to - kept_from):.1f} % of a core", file=sys.stderr, flush=True)
         finally:
-            os.killpg(server.pid, signal.SIGCONT)
             trainer.terminate()
             trainer.wait()
-            browser.close()
-            stop_process(server)
+
 
     times = np.array([t for t, _, _ in seen])
     ms = np.array([m for _, _, m in seen])
