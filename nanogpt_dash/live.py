@@ -28,7 +28,7 @@ from .store import (ArrayRow, Event, RunMeta, RunReader, StoreError, db_path, fi
 from .views import nonfinite_points
 
 POLL_INTERVAL_S = 0.05  # the shortest pause between polls
-POLLS_PER_UPDATE = 2  # polls per update of the fastest tab shown: new rows wait half an update at most for one
+POLLS_PER_UPDATE = 4  # polls per update of the fastest tab shown: new rows wait a quarter of an update at most for one
 IDLE_POLL_INTERVAL_S = 1.0  # while no tab is shown: the runs stay within a second of their files, at a 20th of the work
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
 CHUNK = 1 << 15
@@ -322,8 +322,10 @@ class LiveStore:
     def watched_by(self, watched: Callable[[], float]) -> None:
         """`watched()`: the updates per second of the fastest tab shown, 0 while none is. The store polls
         POLLS_PER_UPDATE times per such update (every `interval` at the most), and once a second while
-        no tab is shown: on a laptop, a dashboard nobody looks at takes next to nothing from training,
-        and one tab at 5 updates/s costs the poller half of what polling at its full rate would."""
+        no tab is shown: on a laptop, a dashboard nobody looks at takes next to nothing from training.
+        Twice per update (10 polls/s at the default rate) cost the poller half as much, but moved log()
+        to chart p95 beside train.py from 245-265 to 304 ms (bench/e2e_latency.py; goal 300): at the
+        default rate it polls as often as before, slower tabs get fewer polls."""
         self._watched = watched
 
     def wake(self) -> None:

@@ -632,12 +632,12 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
         store.stop()
 
 
-def test_the_store_polls_twice_per_update_of_the_fastest_tab_shown(runs_dir):
+def test_the_store_polls_four_times_per_update_of_the_fastest_tab_shown(runs_dir):
     from nanogpt_dash.live import IDLE_POLL_INTERVAL_S, POLL_INTERVAL_S
 
     store = LiveStore(runs_dir)
-    for rate, interval in ((0.0, IDLE_POLL_INTERVAL_S), (0.5, IDLE_POLL_INTERVAL_S), (1.0, 0.5), (5.0, 0.1),
-                           (10.0, POLL_INTERVAL_S), (1000.0, POLL_INTERVAL_S)):
+    for rate, interval in ((0.0, IDLE_POLL_INTERVAL_S), (0.25, IDLE_POLL_INTERVAL_S), (1.0, 0.25), (2.0, 0.125),
+                           (5.0, POLL_INTERVAL_S), (10.0, POLL_INTERVAL_S), (1000.0, POLL_INTERVAL_S)):
         store.watched_by(lambda: rate)
         assert store.poll_interval() == pytest.approx(interval), rate
 
