@@ -101,7 +101,8 @@ def test_a_tab_alone_computes_its_pushes_without_the_sharing_and_two_tabs_share(
     from nanogpt_dash.live import LiveStore
     from nanogpt_dash.ui.push import Channel, ClientView, run_pusher
 
-    channel = Channel(LiveStore(runs_dir))
+    store = LiveStore(runs_dir)
+    channel = Channel(store)
     shared = []
     real_compute = channel.rounds.compute
 
@@ -117,7 +118,7 @@ def test_a_tab_alone_computes_its_pushes_without_the_sharing_and_two_tabs_share(
         if other_tab:
             channel.open("other", ClientView(), None)
         await run_pusher(channel, "tab", ClientView(view={"runs": ["a"]}), None, lambda view: fn,
-                         lambda component, props: sent.append(component), channel._store, lambda: bool(sent))
+                         lambda component, props: sent.append(component), store, lambda: bool(sent))
         return sent
 
     assert run_coroutine(one_round(False))[0] == "chart" and fn.calls == 1 and shared == []

@@ -69,24 +69,22 @@ def _rolling_reference(history: np.ndarray, window: int, level_window: int,
     a short level window keeps the median from lagging far behind that trend.
     """
     changes = np.abs(np.diff(history))  # changes[k - 1]: from point k - 1 to point k
-    if len(history) - start > SMALL_BATCH:
-        s = pd.Series(history)
-        level = s.rolling(level_window, min_periods=2).median().shift(1).to_numpy()[start:]
-        sigma = pd.Series(np.concatenate([[np.nan], changes])).rolling(window, min_periods=2).median() \
-            .shift(1).to_numpy()[start:] * DIFF_MAD_TO_SIGMA
-        return level, sigma
-    # a few new points (the live case: each push brings a handful): a median per point costs
-    # microseconds, where pandas' rolling machinery costs a millisecond whatever the count
-    return (_medians_before(history, level_window, start, first=0),
+    return (_medians_before(history, level_window, start),
             _medians_before(changes, window, start, first=-1) * DIFF_MAD_TO_SIGMA)
 
 
-def _medians_before(values: np.ndarray, window: int, start: int, first: int) -> np.ndarray:
+def _medians_before(values: np.ndarray, window: int, start: int, first: int = 0) -> np.ndarray:
     """For each point j >= start of the history: the median of the last `window` values before it,
     values[j - window + first : j + first] (from 0 at most); NaN with fewer than two. `first` is -1
     for step-to-step changes, whose k-th is the change into point k + 1."""
-    out = np.full(max(0, len(values) - first - start), np.nan)
-    for i, j in enumerate(range(start, start + len(out))):
+    count = max(0, len(values) - first - start)
+    if count > SMALL_BATCH:  # pandas' rolling medians over the whole history
+        padded = np.concatenate([np.full(-first, np.nan), values])
+        return pd.Series(padded).rolling(window, min_periods=2).median().shift(1).to_numpy()[start:]
+    # a few new points (the live case: each push brings a handful): a median per point costs
+    # microseconds, where pandas' rolling machinery costs a millisecond whatever the count
+    out = np.full(count, np.nan)
+    for i, j in enumerate(range(start, start + count)):
         seen = values[max(0, j - window + first):max(0, j + first)]
         if len(seen) >= 2:
             out[i] = np.median(seen)
@@ -199,10 +197,7 @@ class AnomalyDetector:
         s = self.settings
         history = np.concatenate([state.tail_value, value])
         offset = len(state.tail_value)
-        if len(value) > SMALL_BATCH:
-            med = pd.Series(history).rolling(s.window, min_periods=2).median().shift(1).to_numpy()[offset:]
-        else:
-            med = _medians_before(history, s.window, offset, first=0)
+        med = _medians_before(history, s.window, offset)
         seen_before = state.seen
         state.seen += len(value)
         out = []
