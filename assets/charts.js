@@ -339,7 +339,7 @@
             stats.resyncs += 1;
             Object.keys(pending).forEach(name => { pending[name] = []; });
             const n = stats.resyncs;
-            setTimeout(() => setProps(RESYNC, {data: n}), 0);  // not from inside Dash's dispatch
+            setTimeout(() => setProps(RESYNC, {data: n}), 0);  // after the feed's points are queued
             return;
         }
         points.pushes.forEach(p => {

@@ -1,10 +1,14 @@
 /* nanogpt_dash: the browser's side of the server push (ui/push.py).
 
-   The server updates the shell's feed store (ids.FEED) with every push and heartbeat. This script
-   reads it from Dash's store as it changes (no callback), hands it to the page's scripts as a
+   With every push and heartbeat the server sets the shell's feed store (ids.FEED). This script takes
+   each feed from Dash's WebSocket worker before Dash sees it, hands it to the page's scripts as a
    window event, "ngd-feed" (assets/charts.js takes the Live page's points from it), and keeps the
-   connection badge from it; when no heartbeat has come for a while it sends a callback, which
-   makes Dash's WebSocket worker connect again even after it gave up retrying.
+   connection badge from it. Dash's store never holds the feeds: each one would cost three dispatches
+   of the store, each running the selector of every mounted component, which was a quarter of the
+   page's CPU while a run trains. Only the tab's cursor goes into the store, when the connection comes
+   back: the pusher that Dash then starts again reads it, and sends exactly what this tab lacks.
+   When no heartbeat has come for a while this script sends a callback, which makes Dash's WebSocket
+   worker connect again even after it gave up retrying.
    It also tells the server when the tab is hidden or shown (a hidden tab is sent nothing), the
    width of the charts (how many points are worth sending), and drops the oldest half of every
    chart if the page's heap or the points its charts hold pass their limits. No Dash callback runs
@@ -15,9 +19,10 @@
     const LIVE_MS = 4000, UNREACHABLE_MS = 12000, RECONNECT_EVERY_MS = 5000;
     const HEAP_LIMIT_MB = 512, POINTS_LIMIT = 1500000, PURGE_COOLDOWN_MS = 10000;
     const FEED = "feed";  // ids.FEED
-    // serverTime: the server's clock on the last feed (benchmarks time pushes with it); pulses: feeds so far
+    // serverTime: the server's clock on the last feed (benchmarks time pushes with it); pulses: feeds so far;
+    // cursor: what this tab has of the server's data (the last feed's)
     const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0,
-                   serverTime: null, pulses: 0};
+                   serverTime: null, pulses: 0, cursor: null};
     window.ngdPush = state;
 
     // set_props of a component that the current page does not have would only log an error
@@ -111,26 +116,52 @@
     }
 
     function onFeed(feed) {
+        if (!feed) { return; }
+        state.cursor = feed.cursor;
         state.lastPulse = Date.now();
         state.serverTime = feed.at;
         state.pulses += 1;
-        setTimeout(() => badge(Date.now()), 0);  // it may set props: not from inside Dash's dispatch
+        setTimeout(() => badge(Date.now()), 0);  // it may set props: after the page's scripts have the feed
         window.dispatchEvent(new CustomEvent("ngd-feed", {detail: feed}));
         forgetUndoHistory();
     }
 
-    /* Each feed is read from Dash's store as the server sets it: a store subscriber sees every
-       update, also several that arrive in one batch while the page is busy. */
-    function followFeed() {
-        const store = window.store, api = window.dash_component_api;
-        if (!store || !store.subscribe || !api || !api.getLayout) { setTimeout(followFeed, 50); return; }
-        let last = null;
-        store.subscribe(() => {
-            let node;
-            try { node = api.getLayout(FEED); } catch (e) { return; }  // before Dash has the layout
-            const feed = node && node.props && node.props.data;
-            if (feed && feed !== last) { last = feed; onFeed(feed); }
-        });
+    /* Dash's worker posts every server message to the page through its port. Feeds go to onFeed,
+       after the other props of the same batch have reached Dash (a push's figures come before the
+       points that extend them); the rest goes on to Dash. When the connection is up again, the store
+       gets the tab's cursor before Dash hears of it, since Dash then starts the pusher, which reads it. */
+    function isFeed(payload) { return !!payload && payload.componentId === FEED; }
+
+    function route(event, dash) {
+        const message = event.data || {};
+        if (message.type === "connected" && state.cursor) { setProps(FEED, {data: {cursor: state.cursor}}); }
+        let feeds = [];
+        if (message.type === "set_props" && isFeed(message.payload)) {
+            feeds = [message.payload];
+        } else if (message.type === "set_props_batch" && Array.isArray(message.payload) && message.payload.some(isFeed)) {
+            feeds = message.payload.filter(isFeed);
+            const rest = message.payload.filter(p => !isFeed(p));
+            if (rest.length) { dash({data: Object.assign({}, message, {payload: rest})}); }
+        } else {
+            return dash(event);
+        }
+        feeds.forEach(p => onFeed((p.props || {}).data));
+    }
+
+    function divertFeeds() {
+        const Native = window.SharedWorker, onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
+        if (!Native || !onmessage) { return; }  // no SharedWorker: Dash's callbacks go over HTTP, with no push
+        function SharedWorker(url, options) {
+            const worker = new Native(url, options), port = worker.port;
+            Object.defineProperty(port, "onmessage", {
+                configurable: true,
+                get() { return onmessage.get.call(port); },
+                set(dash) { onmessage.set.call(port, typeof dash === "function" ? event => route(event, dash) : dash); },
+            });
+            return worker;
+        }
+        SharedWorker.prototype = Native.prototype;
+        window.SharedWorker = SharedWorker;
     }
 
     document.addEventListener("visibilitychange", () => {
@@ -146,6 +177,6 @@
         chartWidth();
         purgeIfHeavy(now);
     }, 1000);
-    followFeed();
+    divertFeeds();
     state.rates = {DEFAULT_HZ: DEFAULT_HZ, MAX_HZ: MAX_HZ};
 })();

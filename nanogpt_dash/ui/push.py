@@ -4,16 +4,17 @@ One LiveStore tailer reads new rows once and tells the Channel which runs change
 wakes the subscription of each tab that shows one of them. Each tab runs one persistent
 callback (ui/shell.py) that waits on its subscription, asks the current page's push function
 what this tab lacks, and sends it with set_props. The tab's cursor (what it has) lives in the
-subscription and is mirrored into the tab's ids.FEED store, so a new server, or the same one
-after a reconnect, resumes exactly where the tab is: nothing lost, nothing sent twice.
+subscription and goes to the browser with every feed (below); the browser gives it back in the
+tab's ids.FEED store when its connection comes back (assets/push.js), so a new server, or the same
+one after a reconnect, resumes exactly where the tab is: nothing lost, nothing sent twice.
 
 A subscription sends nothing while its tab is hidden or nothing changed, and never more often
 than the tab's rate. A heartbeat every HEARTBEAT_S tells an idle tab that the server is there.
 
 Every round ends with one update of ids.FEED, whatever else it sent: {"at": the server's clock,
 "cursor": the tab's cursor, "page": what the page's own script reads (the Live page's new points)}.
-One update, not one per item: each set_props costs the browser three dispatches of Dash's store,
-each running the selector of every mounted component.
+The browser takes the feed from Dash's WebSocket worker before it reaches Dash's store, where each
+set_props costs three dispatches, each running the selector of every mounted component.
 """
 
 from __future__ import annotations

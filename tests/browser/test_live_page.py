@@ -57,6 +57,7 @@ def test_killing_and_restarting_the_server_recovers_the_page_without_losing_poin
             view = open_page()
             view.follow(port, "steady", points=10)
             view.page.evaluate("window.notReloaded = true")
+            stream = view.page.evaluate("window.ngdPush.cursor.stream")
 
             stop_process(server, signal.SIGKILL)
             view.wait_until(lambda: view.page.inner_text("#connection") in ("reconnecting…", "server unreachable"),
@@ -68,6 +69,8 @@ def test_killing_and_restarting_the_server_recovers_the_page_without_losing_poin
             view.wait_until(lambda: view.points() > during_outage + 20, timeout=30, what="updates to resume")
             view.wait_until(lambda: view.page.inner_text("#connection") == "live", timeout=30, what="'live' again")
             assert view.page.evaluate("window.notReloaded === true"), "recovered without a page reload"
+            # the new server went on from the tab's cursor (assets/push.js gives it to Dash on reconnecting)
+            assert view.page.evaluate("window.ngdPush.cursor.stream") == stream, "the new server started from the tab's cursor"
         logged = writer.step
         view.has_every_step(logged, "no point lost or duplicated across the restart")
     finally:
