@@ -213,7 +213,7 @@ def print_tables(phases: list[Phase], viewers: int, samples: int, all_metrics: b
     print(f"\ngoal: p95 <= {GOAL_P95_MS:.0f} ms for every viewer. CPU %: 100 = one core (server, browsers), "
           f"machine = all {psutil.cpu_count()} cores. Browsers = every Chromium process of the {viewers} viewers.")
     print("'until answered': log() to the server's clock on the push that brought the step (its feed's "
-          "'at'): the writer's batching, the LiveStore's poll (every 50 ms at 5 or 10 updates/s), the wait for the tab's rate and the push itself. "
+          "'at'): the writer's batching, the LiveStore's poll (when a tab's next update may go, and every 50 ms while a tab could take new rows at once), the wait for the tab's rate and the push itself. "
           "The rest is the WebSocket, Dash and Plotly in the browser.")
     print("requests/s per viewer: WebSocket messages the server received from each viewer (pushed, not polled: "
           "only Dash's heartbeats and the viewer's own actions).")

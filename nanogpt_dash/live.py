@@ -12,7 +12,6 @@ failing are retried with a back-off, so an idle server costs next to nothing.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -28,7 +27,6 @@ from .store import (ArrayRow, Event, RunMeta, RunReader, StoreError, db_path, fi
 from .views import nonfinite_points
 
 POLL_INTERVAL_S = 0.05  # the shortest pause between polls
-POLLS_PER_UPDATE = 4  # polls per update of the fastest tab shown: new rows wait a quarter of an update at most for one
 IDLE_POLL_INTERVAL_S = 1.0  # while no tab is shown: the runs stay within a second of their files, at a 20th of the work
 READ_BATCH = 200_000  # rows per query: a huge backlog is read in slices, never all at once
 CHUNK = 1 << 15
@@ -210,7 +208,7 @@ class LiveStore:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._watched: Callable[[], float] = lambda: math.inf
+        self._watched: Callable[[float], float | None] = lambda now: 0.0
         self._listeners: list[Callable[[set[str]], None]] = []
 
     # -- reading (callbacks) -----------------------------------------------------------------
@@ -319,13 +317,11 @@ class LiveStore:
         """Call `listener(run_ids)` from the poller thread after each poll that changed those runs."""
         self._listeners.append(listener)
 
-    def watched_by(self, watched: Callable[[], float]) -> None:
-        """`watched()`: the updates per second of the fastest tab shown, 0 while none is. The store polls
-        POLLS_PER_UPDATE times per such update (every `interval` at the most), and once a second while
-        no tab is shown: on a laptop, a dashboard nobody looks at takes next to nothing from training.
-        Twice per update (10 polls/s at the default rate) cost the poller half as much, but moved log()
-        to chart p95 beside train.py from 245-265 to 304 ms (bench/e2e_latency.py; goal 300): at the
-        default rate it polls as often as before, slower tabs get fewer polls."""
+    def watched_by(self, watched: Callable[[float], float | None]) -> None:
+        """`watched(now)`: seconds from `now` (time.monotonic()) until new rows are next of use to a
+        tab shown, None while no tab is shown. The store polls then (`interval` apart at the least),
+        and once a second while no tab is shown: on a laptop, a dashboard nobody looks at takes next
+        to nothing from training. The Channel (ui/push.py) says when each tab's next update may go."""
         self._watched = watched
 
     def wake(self) -> None:
@@ -355,10 +351,10 @@ class LiveStore:
 
     def poll_interval(self, shortest: float = POLL_INTERVAL_S) -> float:
         """Seconds until the next poll, as the tabs shown need it (see watched_by)."""
-        rate = self._watched()
-        if not rate > 0:
+        wait = self._watched(time.monotonic())
+        if wait is None:
             return IDLE_POLL_INTERVAL_S
-        return min(IDLE_POLL_INTERVAL_S, max(shortest, 1.0 / (POLLS_PER_UPDATE * rate)))
+        return min(IDLE_POLL_INTERVAL_S, max(shortest, wait))
 
     def poll(self, load_budget: float | None = None) -> None:
         """Discover new run directories (about once a second) and read new rows of every run.

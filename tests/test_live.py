@@ -605,12 +605,12 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
     from nanogpt_dash import live as live_module
 
     monkeypatch.setattr(live_module, "IDLE_POLL_INTERVAL_S", 3600.0)  # "seldom" made "not within this test"
-    shown = [0.0]  # the fastest shown tab's updates per second
+    shown = [None]  # seconds until new rows are of use to a tab shown (None: no tab is shown)
     store = LiveStore(runs_dir)
     polls = []
     real_poll = store.poll
     monkeypatch.setattr(store, "poll", lambda **kw: (polls.append(time.monotonic()), real_poll(**kw)))
-    store.watched_by(lambda: shown[0])
+    store.watched_by(lambda now: shown[0])
     store.start(interval=0.01)
     try:
         deadline = time.monotonic() + 30
@@ -618,12 +618,12 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
             time.sleep(0.01)
         time.sleep(0.5)
         assert len(polls) == 1, "nobody watches: no poll after the first"
-        shown[0] = 1000.0
+        shown[0] = 0.0
         store.wake()  # what the Channel does when a tab opens or is shown
         while len(polls) < 10 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(polls) >= 10, "a shown tab: polled at the full rate again"
-        shown[0] = 0.0
+        shown[0] = None
         time.sleep(0.5)
         count = len(polls)
         time.sleep(0.5)
@@ -632,14 +632,14 @@ def test_with_no_tab_shown_the_store_polls_seldom_and_a_tab_shown_wakes_it_at_on
         store.stop()
 
 
-def test_the_store_polls_four_times_per_update_of_the_fastest_tab_shown(runs_dir):
+def test_the_store_polls_when_the_channel_says_new_rows_are_next_of_use(runs_dir):
     from nanogpt_dash.live import IDLE_POLL_INTERVAL_S, POLL_INTERVAL_S
 
     store = LiveStore(runs_dir)
-    for rate, interval in ((0.0, IDLE_POLL_INTERVAL_S), (0.25, IDLE_POLL_INTERVAL_S), (1.0, 0.25), (2.0, 0.125),
-                           (5.0, POLL_INTERVAL_S), (10.0, POLL_INTERVAL_S), (1000.0, POLL_INTERVAL_S)):
-        store.watched_by(lambda: rate)
-        assert store.poll_interval() == pytest.approx(interval), rate
+    for wait, interval in ((None, IDLE_POLL_INTERVAL_S), (0.0, POLL_INTERVAL_S), (0.001, POLL_INTERVAL_S),
+                           (0.125, 0.125), (0.2, 0.2), (5.0, IDLE_POLL_INTERVAL_S)):
+        store.watched_by(lambda now: wait)
+        assert store.poll_interval() == pytest.approx(interval), wait
 
 
 def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_dir):
@@ -651,18 +651,35 @@ def test_the_channel_says_the_runs_are_watched_only_while_a_tab_is_shown(runs_di
     woken = []
     store.wake = lambda: woken.append(True)
     channel = Channel(store)
+    run = Run(runs_dir / "r")
+    run.log({"train/loss": 2.0}, step=0)
+    run.flush()
+    store.poll()  # the store knows the run
 
     async def tabs():
-        assert channel.fastest_rate() == 0
+        now = time.monotonic()
+        assert channel.poll_in(now) is None
         hidden = channel.open("a", ClientView(visible=False), None)
-        assert channel.fastest_rate() == 0 and not woken, "a hidden tab is sent nothing: no need to poll for it"
+        assert channel.poll_in(now) is None and not woken, "a hidden tab is sent nothing: no need to poll for it"
         channel.update("a", ClientView(visible=True, rate_hz=2.0))
-        assert channel.fastest_rate() == 2.0 and woken == [True], "shown: the store polls at once"
-        channel.open("b", ClientView(visible=True, rate_hz=8.0), None)
-        assert len(woken) == 2 and channel.fastest_rate() == 8.0, "the store polls for the fastest tab"
+        assert channel.poll_in(now) == pytest.approx(0.5 / 4) and woken == [True], \
+            "shown: the store polls at once, then four times per update while new rows would go out at once"
+        fast = channel.open("b", ClientView(visible=True, rate_hz=8.0), None)
+        assert len(woken) == 2 and channel.poll_in(now) == pytest.approx(0.125 / 4), "the store polls for the fastest tab"
         channel.close(hidden)
+        # new rows: b's round runs now, and the next may run an update later; until then no poll is of use to it
+        run.log({"train/loss": 1.0}, step=1)
+        run.flush()
+        store.poll()
+        assert fast.next_round == pytest.approx(time.monotonic() + 0.125, abs=0.05)
+        assert channel.poll_in(time.monotonic()) == pytest.approx(0.125, abs=0.05)
+        fast.next_round = time.monotonic() + 0.08  # the pusher's round ended: it says when the next may run
+        assert channel.poll_in(time.monotonic()) == pytest.approx(0.08, abs=0.05)
+        fast.next_round = time.monotonic() - 1  # its pause is over and no rows came: polls at four per update again
+        assert channel.poll_in(time.monotonic()) == pytest.approx(0.125 / 4)
         channel.update("b", ClientView(visible=False))
-        assert channel.fastest_rate() == 0
+        assert channel.poll_in(time.monotonic()) is None
+        run.finish()
 
     # a thread of its own: earlier tests in this process (Playwright's sync API) may leave an event loop running here
     with ThreadPoolExecutor(1) as pool:

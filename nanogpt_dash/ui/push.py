@@ -38,6 +38,8 @@ REFRESH_EVERY = 4  # heartbeats between rounds that nothing woke
 SHARED_FOR_S = 0.2  # how long one tab's push may serve another tab in the same place (time-based numbers age)
 MAX_RATE_HZ = 10
 HIDDEN = "hidden"
+POLLS_PER_UPDATE = 4  # while a tab could take new rows at once, the store polls this often per update of it
+DUE_WITHIN_S = 0.01  # a tab's round due this soon runs with the poll that wakes it
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Subscription:
         self._loop = loop
         self._event = asyncio.Event()
         self.changed_runs: set[str] = set()
+        self.next_round = 0.0  # time.monotonic() from which the rate lets this tab's next round run
 
     def wake(self) -> None:
         """Thread-safe: the pusher runs its next round as soon as the rate allows."""
@@ -161,7 +164,7 @@ class Channel:
         self.rounds = SharedRounds()
         self._store = store
         store.listen(self._changed)
-        store.watched_by(self.fastest_rate)
+        store.watched_by(self.poll_in)
 
     def open(self, tab: str, client: ClientView, cursor: dict | None) -> Subscription:
         """A new subscription for `tab` (replacing an older one of the same tab, e.g. before a reconnect)."""
@@ -197,18 +200,33 @@ class Channel:
         with self._lock:
             return len(self._subscriptions)
 
-    def fastest_rate(self) -> float:
-        """The updates per second of the fastest visible tab, 0 while none is (the LiveStore polls for it)."""
+    def poll_in(self, now: float) -> float | None:
+        """Seconds from `now` (time.monotonic()) until new rows are next of use to a tab shown, None
+        while none is (the LiveStore polls for it).
+
+        A tab that may take new rows at once gets polls POLLS_PER_UPDATE times per update of it, so
+        that they wait a fraction of an update for a poll. A tab still within its rate's pause would
+        only hold them until its next round: one poll when that round is due brings what came in
+        meanwhile, as soon. While a run logs steadily, that is one poll per update instead of four."""
         with self._lock:
-            return max((1.0 / sub.interval() for sub in self._subscriptions.values() if sub.client.visible), default=0.0)
+            subs = [sub for sub in self._subscriptions.values() if sub.client.visible]
+        if not subs:
+            return None
+        return min(sub.next_round - now if sub.next_round > now else sub.interval() / POLLS_PER_UPDATE
+                   for sub in subs)
 
     def _changed(self, run_ids: set[str]) -> None:
+        now = time.monotonic()
         with self._lock:
             self.changes += 1
             subs = list(self._subscriptions.values())
         for sub in subs:
             if sub.watches(run_ids):
                 sub.changed_runs |= run_ids
+                if sub.client.visible and sub.next_round <= now + DUE_WITHIN_S:
+                    # its round runs now, with these rows: the next one is due an update later
+                    # (the pusher sets the exact time when the round starts)
+                    sub.next_round = max(now, sub.next_round) + sub.interval()
                 sub.wake()
 
 
@@ -258,6 +276,7 @@ async def run_pusher(channel: Channel, tab: str, client: ClientView, cursor: dic
                     sub.cursor = push.cursor
                 feed = push.feed
                 last_sent = loop.time()
+                sub.next_round = time.monotonic() + sub.interval()
             if sub.client.visible:
                 # after the round's props: the cursor the browser keeps is never ahead of what it has
                 send(ids.FEED, {"data": {"at": round(time.time(), 3), "cursor": sub.cursor, "page": feed}})
