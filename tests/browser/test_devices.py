@@ -105,3 +105,20 @@ def test_rotating_a_phone_reflows_the_charts_and_keeps_the_zoomed_points_the_zoo
             assert [round(v) for v in x_range] == [5, 25] and "zoom_loss=5,25" in view.page.url and "runs=rot" in view.page.url
             assert view.page.is_checked("#run-select input[value='rot']")
     assert view.errors == []
+
+
+def test_on_a_phone_every_key_number_fits_its_card(runs_dir, server, context):
+    from nanogpt_dash.tracking import Run
+
+    port, _ = server
+    run = Run(runs_dir / "long", config={"max_iters": 100_000})
+    for step in range(9_194):  # the step card reads "9,193 / 100,000", wider than a third of a phone
+        run.log({"train/loss": 4.0 / (1 + 1e-3 * step), "iters_per_sec": 15.1, "tokens_per_sec": 10_021.0}, step=step)
+    run.flush()
+    page = context(**DEVICES["phone"]).new_page()
+    page.goto(f"http://127.0.0.1:{port}/?run=long")
+    page.wait_for_function("() => (document.querySelector('#kpis') || {innerText: ''}).innerText.includes('100,000')", timeout=60_000)
+    clipped = page.evaluate("""() => [...document.querySelectorAll('#kpis .ngd-kpi-value')]
+        .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.innerText)""")
+    assert clipped == [], f"key numbers wider than their cards: {clipped}"
+    run.finish()
