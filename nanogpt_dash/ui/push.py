@@ -225,7 +225,7 @@ class Channel:
                 sub.changed_runs |= run_ids
                 if sub.client.visible and sub.next_round <= now + DUE_WITHIN_S:
                     # its round runs now, with these rows: the next one is due an update later
-                    # (the pusher sets the exact time when the round starts)
+                    # (the pusher sets the exact time when the round has sent its updates)
                     sub.next_round = max(now, sub.next_round) + sub.interval()
                 sub.wake()
 
