@@ -18,7 +18,14 @@
     const DEFAULT_HZ = 5, MAX_HZ = 10;  // the rate select's default and maximum (ui/shell.py)
     const LIVE_MS = 4000, UNREACHABLE_MS = 12000, RECONNECT_EVERY_MS = 5000;
     const HEAP_LIMIT_MB = 512, POINTS_LIMIT = 1500000, PURGE_COOLDOWN_MS = 10000;
-    const FEED = "feed";  // ids.FEED
+    const FEED = "feed", NOTICE = "notice";  // ids.FEED, ids.NOTICE
+    /* Dash opens its WebSocket from a SharedWorker. A browser without one (Chrome on Android until
+       2026, some embedded browsers) gets Dash's callbacks over HTTP, and no push: nothing would ever
+       arrive, so the page says so, and what to do, instead of "connecting" for ever. */
+    const PUSHABLE = typeof window.SharedWorker === "function";
+    const UNSUPPORTED = "This browser cannot get live updates: nanogpt_dash receives them through a " +
+        "SharedWorker, which this browser lacks. Open the dashboard in Chrome, Edge or Firefox on a computer, " +
+        "in Safari, or in Firefox on Android.";
     // serverTime: the server's clock on the last feed (benchmarks time pushes with it); pulses: feeds so far;
     // cursor: what this tab has of the server's data (the last feed's)
     const state = {lastPulse: null, badge: null, askedReconnect: 0, reconnects: 0, width: null, lastPurge: 0, purges: 0,
@@ -37,6 +44,13 @@
     }
 
     function badge(now) {
+        if (!PUSHABLE) {
+            if (state.badge !== "unsupported" && setProps(NOTICE, {children: UNSUPPORTED, className: "alert alert-danger m-2"})) {
+                setProps("connection", {children: "no live updates", color: "danger"});
+                state.badge = "unsupported";
+            }
+            return;
+        }
         const age = state.lastPulse === null ? null : now - state.lastPulse;
         let label = "connecting", color = "secondary";
         if (age !== null && age < LIVE_MS) { label = "live"; color = "success"; }

@@ -24,6 +24,7 @@ FOCUS = "focus"  # which selected run the key numbers, sample and configuration 
 FOCUS_ROW = "focus-row"
 CONFIG = "config"
 MEMORY = "memory"
+NOTICE = "notice"  # assets/push.js says there when this browser cannot get live updates
 MAIN = "main"  # the page's <main>, where the skip link goes
 THEME = "theme"  # auto, light or dark; assets/theme.js applies and remembers it
 THEME_APPLIED = "theme-applied"  # the theme shown, light or dark (auto resolved); assets/theme.js sets it

@@ -50,7 +50,8 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dcc.Store(id=ids.TAB, data=uuid.uuid4().hex),
         dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.VIEW),
-        # the server's one update per push and heartbeat (ui/push.py); assets/push.js reads it
+        # the server's one update per push and heartbeat (ui/push.py); assets/push.js takes it from
+        # Dash's WebSocket worker, and puts the tab's cursor here when the connection comes back
         dcc.Store(id=ids.FEED),
         dcc.Store(id=ids.VISIBLE, data=True),
         dcc.Store(id=ids.DATA),
@@ -58,6 +59,7 @@ def layout(pages: tuple[ModuleType, ...]) -> html.Div:
         dcc.Store(id=ids.RECONNECT),
         dcc.Store(id=ids.THEME_APPLIED),  # light or dark, as shown; assets/theme.js keeps it current
         html.Div(id=ids.MEMORY),
+        html.Div(id=ids.NOTICE, role="alert"),
         html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable ngd-skip"),
         navbar,
         html.Main(dash.page_container, id=ids.MAIN, tabIndex="-1"),

@@ -113,3 +113,25 @@ def test_the_view_round_trips_through_the_url_and_the_back_button(runs_dir, serv
             "document.querySelector('#chart-loss .js-plotly-plot').layout.xaxis.range.map(Math.round).join(',')") == "2,8",
             what="the zoom restored")
         assert view.errors == []
+
+
+def test_a_browser_without_a_shared_worker_is_told_it_gets_no_live_updates(runs_dir, server, browser):
+    # Dash opens its WebSocket from a SharedWorker; without one (Chrome on Android until 2026) nothing is pushed
+    port, _ = server
+    context = browser.new_context()
+    try:
+        context.add_init_script("delete window.SharedWorker;")
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => document.querySelector('#connection').innerText === 'no live updates'", timeout=30_000)
+        notice = page.inner_text("#notice")
+        assert "SharedWorker" in notice and "Open the dashboard in" in notice, notice
+    finally:
+        context.close()
+    page = browser.new_page()  # a browser that has one: no notice
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => document.querySelector('#connection').innerText === 'live'", timeout=30_000)
+        assert page.inner_text("#notice") == ""
+    finally:
+        page.close()
