@@ -123,7 +123,7 @@ def test_a_browser_without_a_shared_worker_is_told_it_gets_no_live_updates(runs_
         context.add_init_script("delete window.SharedWorker;")
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_function("() => document.querySelector('#connection').innerText === 'no live updates'", timeout=30_000)
+        page.wait_for_function("() => (document.querySelector('#connection') || {}).innerText === 'no live updates'", timeout=30_000)
         notice = page.inner_text("#notice")
         assert "SharedWorker" in notice and "Open the dashboard in" in notice, notice
     finally:
@@ -131,7 +131,7 @@ def test_a_browser_without_a_shared_worker_is_told_it_gets_no_live_updates(runs_
     page = browser.new_page()  # a browser that has one: no notice
     try:
         page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_function("() => document.querySelector('#connection').innerText === 'live'", timeout=30_000)
+        page.wait_for_function("() => (document.querySelector('#connection') || {}).innerText === 'live'", timeout=30_000)
         assert page.inner_text("#notice") == ""
     finally:
         page.close()
